@@ -1,0 +1,40 @@
+-- Entry points called from nginx.conf: init() once in the master (settings, keys),
+-- handle() for every request (dispatch by path).
+local config = require "emulator.config"
+local keys = require "emulator.keys"
+local crypto = require "emulator.crypto"
+local render = require "emulator.render"
+local response = require "emulator.response"
+local rpc = require "emulator.rpc"
+local control = require "emulator.control"
+local metadata = require "emulator.metadata"
+
+local M = {}
+
+function M.init(settings_path)
+  local t = config.load(settings_path)
+  for _, k in ipairs(t.keys or {}) do
+    keys.add_permanent(k.id, k.secret, k.active)
+  end
+end
+
+local function not_found(path)
+  response.json(404, render.obj(
+    "RequestId", crypto.uuid(),
+    "HostId", "live.aliyuncs.com",
+    "Code", "NotFound",
+    "Message", "No such endpoint: " .. path ..
+      " (the API is at /, control endpoints at /__emulator/, metadata at /latest/)."))
+end
+
+function M.handle()
+  local path = ngx.var.uri
+  local method = ngx.req.get_method()
+  if path == "/" then return rpc.handle() end
+  local name = path:match("^/__emulator/([%w_]+)/?$")
+  if name and control.handle(name, method) then return end
+  if path:sub(1, 8) == "/latest/" then return metadata.handle(path, method) end
+  return not_found(path)
+end
+
+return M
