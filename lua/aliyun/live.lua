@@ -1,0 +1,530 @@
+--- aliyun.live — ApsaraVideo Live stream control (ResumeLiveStream and friends).
+--
+--   local live = require "aliyun.live"
+--   local client = live.new{ access_key_id = "…", access_key_secret = "…" }
+--   local res, err = client:resume{ domain = "demo.aliyundoc.com", app = "liveApp",
+--                                   stream = "room42" }
+--
+-- This layer decides policy — defaults, validation, credentials, throttling, retries —
+-- and leaves signing, HTTP and parsing to the C core (aliyun.live.core).
+--
+-- Error convention: wrong argument types (including a missing field) raise; bad values
+-- and runtime failures return `nil, err`, where err has `code`, `message`,
+-- `request_id` (when the server gave one), `http_status` (when there was a response),
+-- `retryable`, `attempts`, and prints as one line without secrets.
+local core = require "aliyun.live.core"
+local credentials = require "aliyun.live.credentials"
+local retry = require "aliyun.live.retry"
+
+local type, pairs, ipairs, tostring, error, setmetatable =
+  type, pairs, ipairs, tostring, error, setmetatable
+local format, find, gsub, sub = string.format, string.find, string.gsub, string.sub
+local check_text, utf8_len, new_error = core.check_text, core.utf8_len, core.error
+local monotonic, getenv = core.monotonic, os.getenv
+
+local _M = { _VERSION = core._VERSION }
+
+local DEFAULT_ENDPOINT = "https://live.aliyuncs.com"
+local API_VERSION = "2016-11-01"
+local QUOTA = 30   -- calls per second per account and operation (ResumeLiveStream)
+
+-- Regions that some official SDK versions send to the Singapore endpoint; every other
+-- region is served by the central one (shared/api/live-api.md §5).
+local REGION_ENDPOINTS = {
+  ["us-east-1"] = "https://live.ap-southeast-1.aliyuncs.com",
+  ["us-west-1"] = "https://live.ap-southeast-1.aliyuncs.com",
+  ["eu-west-1"] = "https://live.ap-southeast-1.aliyuncs.com",
+  ["me-east-1"] = "https://live.ap-southeast-1.aliyuncs.com",
+  ["ap-southeast-2"] = "https://live.ap-southeast-1.aliyuncs.com",
+  ["ap-southeast-3"] = "https://live.ap-southeast-1.aliyuncs.com",
+}
+
+-- Parameters the client sets itself; a caller passing one is a programming error.
+local RESERVED = {
+  Action = true, Version = true, Format = true, AccessKeyId = true, Signature = true,
+  SignatureMethod = true, SignatureVersion = true, SignatureNonce = true,
+  Timestamp = true, SecurityToken = true,
+}
+
+---------------------------------------------------------------------- validation --
+
+local function argerror(fn, msg, level)
+  error(format("aliyun.live.%s: %s", fn, msg), (level or 2) + 1)
+end
+
+local function invalid(field, msg)
+  local err = new_error("SDK.InvalidParameter", format("'%s' %s", field, msg))
+  err.field = field
+  return err
+end
+
+-- Options/fields table: a table whose keys are all known. Raises otherwise.
+local function check_fields(fn, what, t, known)
+  if type(t) ~= "table" then
+    argerror(fn, format("expects a table of %s, got %s", what, type(t)), 3)
+  end
+  for k in pairs(t) do
+    if not known[k] then argerror(fn, format("unknown %s '%s'", sub(what, 1, -2), tostring(k)), 3) end
+  end
+end
+
+-- A text value: type errors raise; bad values return nil, err.
+local function check_string(fn, field, v, max_chars)
+  if type(v) ~= "string" then
+    argerror(fn, format("'%s' must be a string, got %s", field, type(v)), 3)
+  end
+  if v == "" then return nil, invalid(field, "must not be empty") end
+  local problem, at = check_text(v)
+  if problem == "utf8" then
+    return nil, invalid(field, format("is not valid UTF-8 (byte %d)", at))
+  elseif problem == "control" then
+    return nil, invalid(field, format("contains a control character (byte %d)", at))
+  end
+  if max_chars and utf8_len(v) > max_chars then
+    return nil, invalid(field, format("is longer than %d characters", max_chars))
+  end
+  return v
+end
+
+local MAX_NAME = 255     -- AppName and StreamName, in characters
+local MAX_DOMAIN = 253   -- a DNS name
+
+local function check_domain(fn, v)
+  local d, err = check_string(fn, "domain", v, MAX_DOMAIN)
+  if not d then return nil, err end
+  -- Letters, digits, '-', '_' and dots; non-ASCII bytes allow internationalised names.
+  local bad = find(d, "[^%w%.%-_\128-\255]")
+  if bad or find(d, "^%.") or find(d, "%.%.") then
+    return nil, invalid("domain", format("is not a domain name (byte %d)", bad or 1))
+  end
+  return d
+end
+
+local function check_name(fn, field, v)
+  return check_string(fn, field, v, MAX_NAME)
+end
+
+local function check_enum(fn, field, v, allowed)
+  if v == nil then return nil end
+  if type(v) ~= "string" or not allowed[v] then
+    local names = {}
+    for k in pairs(allowed) do names[#names + 1] = format("%q", k) end
+    table.sort(names)
+    argerror(fn, format("'%s' must be one of %s", field, table.concat(names, ", ")), 3)
+  end
+  return v
+end
+
+-- "scheme://host[:port]" → base URL, Host header value (as libcurl sends it).
+local function parse_endpoint(url)
+  if type(url) ~= "string" then argerror("new", "'endpoint' must be a string", 3) end
+  local scheme, rest = url:match("^(https?)://(.+)$")
+  if not scheme then
+    argerror("new", "'endpoint' must start with http:// or https://", 3)
+  end
+  rest = gsub(rest, "/$", "")
+  local host, port
+  if sub(rest, 1, 1) == "[" then
+    host, port = rest:match("^(%[[%x:%.]+%])(.*)$")
+  else
+    host, port = rest:match("^([%w%.%-_]+)(.*)$")
+  end
+  local p = port and port:match("^:(%d+)$")
+  if not host or (port ~= "" and not p) or (p and (tonumber(p) < 1 or tonumber(p) > 65535)) then
+    argerror("new", "'endpoint' must be scheme://host[:port], without path, query or user", 3)
+  end
+  local default_port = scheme == "https" and "443" or "80"
+  local hosthdr = (p and p ~= default_port) and host .. port or host
+  return scheme .. "://" .. host .. port, hosthdr
+end
+
+---------------------------------------------------------------------- secrets --
+
+-- Servers echo their string to sign (SecurityToken included) in SignatureDoesNotMatch;
+-- keep secrets, raw or percent-encoded (once or twice), out of every error field.
+local function redact_string(s, secrets)
+  for _, secret in ipairs(secrets) do
+    if find(s, secret, 1, true) then
+      s = gsub(s, gsub(secret, "[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"), "***")
+    end
+  end
+  return s
+end
+
+local function secret_forms(creds)
+  local forms = {}
+  for _, s in ipairs { creds.access_key_secret, creds.security_token } do
+    if s and #s >= 4 then
+      local once = core.pct(s)
+      forms[#forms + 1] = core.pct(once)   -- longest first
+      forms[#forms + 1] = once
+      forms[#forms + 1] = s
+    end
+  end
+  return forms
+end
+
+local function redact(err, creds)
+  local secrets = secret_forms(creds)
+  for _, t in ipairs { err, type(err.data) == "table" and err.data or nil } do
+    for k, v in pairs(t) do
+      if type(v) == "string" then t[k] = redact_string(v, secrets) end
+    end
+  end
+  return err
+end
+
+---------------------------------------------------------------------- client --
+
+local Client = {}
+local client_mt = {
+  __index = Client,
+  __name = "aliyun.live.Client",
+}
+
+local OPTIONS = {
+  access_key_id = "string", access_key_secret = "string", security_token = "string",
+  credentials = "table", endpoint = "string", region = "string", signature = "string",
+  format = "string", method = "string", timeout = "number", connect_timeout = "number",
+  retry = "table|false", limiter = "table|false", max_body = "number", verify = "boolean",
+  ca_file = "string", proxy = "string", user_agent = "string", logger = "function",
+}
+
+local function check_option_types(opts)
+  for k, v in pairs(opts) do
+    local want = OPTIONS[k]
+    if not want then argerror("new", format("unknown option '%s'", tostring(k)), 3) end
+    local t = type(v)
+    if not (t == want or (want == "table|false" and (t == "table" or v == false))) then
+      argerror("new", format("option '%s' must be a %s, got %s", k,
+        (gsub(want, "|", " or ")), t), 3)
+    end
+  end
+end
+
+local function positive(name, v, default)
+  if v == nil then return default end
+  if not (v > 0) or v == math.huge then
+    argerror("new", format("option '%s' must be a positive number", name), 3)
+  end
+  return v
+end
+
+local default_limiter
+
+local function shared_limiter()
+  if not default_limiter then
+    default_limiter = require("aliyun.live.throttle").limiter { rate = QUOTA, store = "process" }
+  end
+  return default_limiter
+end
+
+--- live.new(opts) → client. See README for every option.
+function _M.new(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then argerror("new", "expects a table of options") end
+  check_option_types(opts)
+
+  local provider = opts.credentials
+  if provider ~= nil then
+    if type(provider.get) ~= "function" then
+      argerror("new", "option 'credentials' must be a provider (an object with get())")
+    end
+    if opts.access_key_id or opts.access_key_secret or opts.security_token then
+      argerror("new", "give either 'credentials' or access_key_id/access_key_secret, not both")
+    end
+  elseif opts.access_key_id or opts.access_key_secret then
+    if not (opts.access_key_id and opts.access_key_secret) then
+      argerror("new", "'access_key_id' and 'access_key_secret' go together")
+    end
+    provider = credentials.static(opts.access_key_id, opts.access_key_secret,
+      opts.security_token)
+  elseif opts.security_token then
+    argerror("new", "'security_token' needs 'access_key_id' and 'access_key_secret'")
+  else
+    provider = credentials.default()
+  end
+
+  local endpoint = opts.endpoint
+  if not endpoint and opts.region then
+    if not opts.region:match("^[a-z]+%-[a-z0-9%-]+$") then
+      argerror("new", "option 'region' is not a region id such as 'cn-shanghai'")
+    end
+    endpoint = REGION_ENDPOINTS[opts.region]
+  end
+  local base, host = parse_endpoint(endpoint or DEFAULT_ENDPOINT)
+
+  local signature = check_enum("new", "signature", opts.signature, { v1 = 1, v3 = 1 }) or "v1"
+  local fmt = check_enum("new", "format", opts.format, { JSON = 1, XML = 1 }) or "JSON"
+  local method = check_enum("new", "method", opts.method, { GET = 1, POST = 1 }) or "POST"
+  local timeout = positive("timeout", opts.timeout, 10)
+  local connect_timeout = positive("connect_timeout", opts.connect_timeout, 5)
+  local max_body = positive("max_body", opts.max_body, 1024 * 1024)
+
+  local limiter = opts.limiter
+  if limiter == nil then
+    limiter = shared_limiter()
+  elseif limiter and type(limiter.acquire) ~= "function" then
+    argerror("new", "option 'limiter' must be a limiter (live.limiter{…}) or false")
+  end
+
+  local self = setmetatable({
+    endpoint = base,
+    signature = signature,
+    format = fmt,
+    provider = provider,
+    limiter = limiter or nil,
+    retry = retry.new(opts.retry),
+    logger = opts.logger,
+  }, client_mt)
+  self.core = core.client {
+    endpoint = base, host = host, version = API_VERSION, format = fmt, method = method,
+    signature = signature, timeout = timeout, connect_timeout = connect_timeout,
+    max_body = max_body, verify = opts.verify ~= false, ca_file = opts.ca_file,
+    proxy = opts.proxy,
+    user_agent = opts.user_agent or format("aliyun-live-lua/%s (%s) libcurl/%s",
+      _M._VERSION, _VERSION, core.curl_version()),
+  }
+  return self
+end
+
+function client_mt.__tostring(self)
+  return format("aliyun.live.Client (%s, %s, %s)", self.endpoint, self.signature,
+    self.format)
+end
+
+function Client:close()
+  if self.core then self.core:close() end
+end
+client_mt.__close = Client.close
+
+local function log(self, level, fmt, ...)
+  local logger = self.logger
+  if logger then logger(level, format(fmt, ...)) end
+end
+
+local function credentials_or_error(self)
+  local creds, err = self.provider:get()
+  if not creds then
+    if type(err) ~= "table" then
+      err = new_error("SDK.MissingCredentials", tostring(err or "no credentials"))
+    end
+    return nil, err
+  end
+  return creds
+end
+
+--- One operation with throttling and retries: the heart of every call.
+local function call(self, action, params)
+  local started = monotonic()
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local creds, err = credentials_or_error(self)
+    if not creds then
+      err.attempts = attempt
+      return nil, err
+    end
+    local key = creds.access_key_id .. "/" .. action
+    local limiter = self.limiter
+    if limiter then
+      local ok, lerr = limiter:acquire(key)
+      if not ok then
+        lerr.attempts = attempt
+        return nil, lerr
+      end
+    end
+    local t0 = monotonic()
+    local res
+    res, err = self.core:rpc(action, params, creds.access_key_id, creds.access_key_secret,
+      creds.security_token)
+    if res then
+      if limiter and limiter.feedback then limiter:feedback(key, "ok") end
+      log(self, "debug", "%s attempt %d: OK RequestId=%s (%.1f ms)", action, attempt,
+        res.request_id, (monotonic() - t0) * 1000)
+      return res
+    end
+    redact(err, creds)
+    err.attempts = attempt
+    local code = err.code
+    if limiter and limiter.feedback and find(code, "^Throttling") then
+      limiter:feedback(key, "throttled")
+    end
+    -- Expired temporary credentials: refresh once and try again.
+    if find(code, "^InvalidSecurityToken") and self.provider.invalidate and not self.refreshed then
+      self.provider:invalidate()
+      err.retryable = true
+    end
+    local wait = self.retry:delay(attempt, err, monotonic() - started)
+    if not wait then
+      log(self, "debug", "%s attempt %d: %s", action, attempt, tostring(err))
+      return nil, err
+    end
+    log(self, "debug", "%s attempt %d: %s; retrying in %.3f s", action, attempt,
+      tostring(err), wait)
+    core.sleep(wait)
+  end
+end
+
+local STREAM_FIELDS = { domain = true, app = true, stream = true }
+
+local function stream_params(fn, args, fields)
+  check_fields(fn, "fields", args, fields)
+  local domain, err = check_domain(fn, args.domain)
+  if not domain then return nil, err end
+  local app; app, err = check_name(fn, "app", args.app)
+  if not app then return nil, err end
+  local stream; stream, err = check_name(fn, "stream", args.stream)
+  if not stream then return nil, err end
+  return { DomainName = domain, AppName = app, StreamName = stream,
+           LiveStreamType = "publisher" }
+end
+
+--- client:resume{domain=, app=, stream=} → result | nil, err
+-- Lets a forbidden stream be pushed again (ResumeLiveStream). app = "*" resumes the
+-- stream under every app of the domain.
+function Client:resume(args)
+  local params, err = stream_params("resume", args, STREAM_FIELDS)
+  if not params then return nil, err end
+  return call(self, "ResumeLiveStream", params)
+end
+
+local FORBID_FIELDS = { domain = true, app = true, stream = true, resume_time = true,
+                        oneshot = true }
+
+--- client:forbid{domain=, app=, stream=, resume_time=?, oneshot=?} → result | nil, err
+-- Cuts the stream's push and blocks it (ForbidLiveStream). resume_time (Unix seconds
+-- or "YYYY-MM-DDThh:mm:ssZ") unblocks it then; oneshot = true only cuts the current
+-- push without blocking.
+function Client:forbid(args)
+  local params, err = stream_params("forbid", args, FORBID_FIELDS)
+  if not params then return nil, err end
+  local rt = args.resume_time
+  if type(rt) == "number" then
+    if rt ~= rt or rt < 0 or rt >= 253402300800 then
+      return nil, invalid("resume_time", "is out of range")
+    end
+    params.ResumeTime = core.timestamp(rt)
+  elseif type(rt) == "string" then
+    if not rt:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$") then
+      return nil, invalid("resume_time", "must be YYYY-MM-DDThh:mm:ssZ (UTC)")
+    end
+    params.ResumeTime = rt
+  elseif rt ~= nil then
+    argerror("forbid", "'resume_time' must be a number or a string, got " .. type(rt))
+  end
+  if args.oneshot ~= nil then
+    if type(args.oneshot) ~= "boolean" then
+      argerror("forbid", "'oneshot' must be a boolean, got " .. type(args.oneshot))
+    end
+    params.Oneshot = args.oneshot and "yes" or "no"
+  end
+  return call(self, "ForbidLiveStream", params)
+end
+
+-- Operation parameters for call/presign: string names, scalar values as strings.
+local function operation_params(fn, params)
+  if params == nil then return {} end
+  if type(params) ~= "table" then argerror(fn, "params must be a table", 3) end
+  local out = {}
+  for k, v in pairs(params) do
+    if type(k) ~= "string" or not k:match("^[%a][%w%.]*$") then
+      argerror(fn, format("parameter name %s is not valid", tostring(k)), 3)
+    end
+    if RESERVED[k] then argerror(fn, format("parameter '%s' is set by the client", k), 3) end
+    local t = type(v)
+    if t == "number" then
+      v = (v % 1 == 0 and v >= -2^53 and v <= 2^53) and format("%d", v) or tostring(v)
+    elseif t == "boolean" then
+      v = tostring(v)
+    elseif t ~= "string" then
+      argerror(fn, format("parameter '%s' must be a string, number or boolean", k), 3)
+    end
+    local problem, at = check_text(v)
+    if problem then
+      argerror(fn, format("parameter '%s' has %s at byte %d", k,
+        problem == "utf8" and "invalid UTF-8" or "a control character", at), 3)
+    end
+    out[k] = v
+  end
+  return out
+end
+
+local function check_action(fn, action)
+  if type(action) ~= "string" or not action:match("^%u%w*$") then
+    argerror(fn, "action must be an operation name such as 'DescribeLiveStreamsBlockList'", 3)
+  end
+end
+
+--- client:call(action, params) → result | nil, err — any other Live RPC operation,
+-- with the same signing, throttling and retries.
+function Client:call(action, params)
+  check_action("call", action)
+  return call(self, action, operation_params("call", params))
+end
+
+local PRESIGN_OPTS = { timestamp = true, nonce = true, method = true, signature = true,
+                       version = true }
+
+--- client:presign(action, params, opts) → table, without any network I/O.
+-- v1: method, url, params, string_to_sign, signature.
+-- v3: method, url, headers, canonical_request, string_to_sign, signature, authorization.
+function Client:presign(action, params, opts)
+  check_action("presign", action)
+  params = operation_params("presign", params)
+  opts = opts or {}
+  check_fields("presign", "options", opts, PRESIGN_OPTS)
+  if opts.timestamp ~= nil and (type(opts.timestamp) ~= "string" or
+      not opts.timestamp:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$")) then
+    argerror("presign", "'timestamp' must be a string YYYY-MM-DDThh:mm:ssZ")
+  end
+  if opts.nonce ~= nil and (type(opts.nonce) ~= "string" or not opts.nonce:match("^[%w%-_%.]+$")) then
+    argerror("presign", "'nonce' must be a non-empty string of letters, digits, '-', '_', '.'")
+  end
+  if opts.version ~= nil and (type(opts.version) ~= "string" or
+      not opts.version:match("^%d%d%d%d%-%d%d%-%d%d$")) then
+    argerror("presign", "'version' must be a string YYYY-MM-DD")
+  end
+  check_enum("presign", "method", opts.method, { GET = 1, POST = 1 })
+  check_enum("presign", "signature", opts.signature, { v1 = 1, v3 = 1 })
+  local creds, err = credentials_or_error(self)
+  if not creds then error("aliyun.live.presign: " .. tostring(err), 2) end
+  return self.core:presign(action, params, creds.access_key_id, creds.access_key_secret,
+    creds.security_token, opts)
+end
+
+---------------------------------------------------------------------- module --
+
+local default_client, default_endpoint
+
+--- The client behind live.resume: credentials from the environment (and the rest of
+-- the default chain), endpoint from ALIYUN_LIVE_ENDPOINT when set.
+function _M.default_client()
+  local endpoint = getenv("ALIYUN_LIVE_ENDPOINT")
+  if endpoint == "" then endpoint = nil end
+  if not default_client or endpoint ~= default_endpoint then
+    if default_client then default_client:close() end
+    default_client = _M.new { endpoint = endpoint }
+    default_endpoint = endpoint
+  end
+  return default_client
+end
+
+--- live.resume{domain=, app=, stream=} → result | nil, err, with the default client.
+function _M.resume(args)
+  return _M.default_client():resume(args)
+end
+
+--- live.forbid{…} → result | nil, err, with the default client.
+function _M.forbid(args)
+  return _M.default_client():forbid(args)
+end
+
+--- live.limiter(opts) → limiter (see aliyun.live.throttle).
+function _M.limiter(opts)
+  return require("aliyun.live.throttle").limiter(opts)
+end
+
+_M.credentials = credentials
+
+return _M

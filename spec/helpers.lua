@@ -1,0 +1,159 @@
+-- Test helpers: the servers a spec needs (emulator, Redis), started on free loopback
+-- ports and stopped again; shared fixtures. Loaded by busted through .busted.
+local core = require "aliyun.live.core"
+
+local helpers = {}
+
+helpers.root = os.getenv("ALIYUN_LIVE_ROOT") or "."
+local tmpdir = os.getenv("ALIYUN_LIVE_TEST_TMP") or "/tmp"
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+helpers.sh_quote = sh_quote
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+helpers.read_file = read_file
+
+-- Run a shell command; return its stdout and whether it exited 0.
+function helpers.run(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("*a")
+  local ok = p:close()
+  return out, ok == true
+end
+
+local function alive(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  return stat ~= nil and not stat:match("^%d+ %b() [ZX]")
+end
+helpers.alive = alive
+
+local spawned = {}
+local seq = 0
+
+-- Start `cmd` in the background (its stdout/stderr to files) and wait up to `timeout`
+-- seconds for a stdout line matching `pattern`. Returns a handle with pid, the first
+-- capture of the match, output(), and stop().
+function helpers.spawn(cmd, pattern, timeout)
+  seq = seq + 1
+  local base = ("%s/proc-%d-%d"):format(tmpdir, math.floor(core.now() * 1000), seq)
+  local out, err = base .. ".out", base .. ".err"
+  local p = assert(io.popen(("sh -c %s >%s 2>%s </dev/null & echo $!")
+    :format(sh_quote("exec " .. cmd), out, err)))
+  local pid = tonumber(p:read("*l"))
+  p:close()
+  assert(pid, "could not start: " .. cmd)
+  local h = { pid = pid, out = out, err = err }
+  spawned[#spawned + 1] = h
+  local pidlist = os.getenv("ALIYUN_LIVE_TEST_PIDS")
+  if pidlist then
+    local f = io.open(pidlist, "a")
+    if f then f:write(pid, "\n") f:close() end
+  end
+  function h.output() return (read_file(out) or "") .. (read_file(err) or "") end
+  function h.stop(_, sig)
+    if not alive(pid) then return true end
+    os.execute(("kill -%s %d 2>/dev/null"):format(sig or "TERM", pid))
+    local deadline = core.monotonic() + 10
+    while alive(pid) and core.monotonic() < deadline do core.sleep(0.02) end
+    if alive(pid) then os.execute(("kill -KILL %d 2>/dev/null"):format(pid)) end
+    return not alive(pid)
+  end
+  local deadline = core.monotonic() + (timeout or 15)
+  while true do
+    local text = read_file(out) or ""
+    local cap = text:match(pattern)
+    if cap then h.match = cap return h end
+    if not alive(pid) or core.monotonic() > deadline then
+      local why = h.output()
+      h:stop()
+      error(("%s did not become ready: %s"):format(cmd, why))
+    end
+    core.sleep(0.01)
+  end
+end
+
+function helpers.stop_all()
+  for _, h in ipairs(spawned) do h:stop() end
+  spawned = {}
+end
+
+-- A private emulator; extra command-line arguments as a string.
+-- Returns a handle with .url ("http://127.0.0.1:PORT") and :stop().
+function helpers.emulator(args)
+  local h = helpers.spawn(helpers.root .. "/emulator/run --port 0 " .. (args or ""),
+    "listening on (https?://[%d%.]+:%d+)")
+  h.url = h.match
+  h.port = tonumber(h.url:match(":(%d+)$"))
+  h.ca_file = (read_file(h.out) or ""):match("ca%-file: (%S+)")
+  return h
+end
+
+-- A port that nothing listens on right now.
+function helpers.free_port()
+  for _ = 1, 100 do
+    local port = math.random(20000, 60000)
+    local _, ok = helpers.run(("bash -c 'echo > /dev/tcp/127.0.0.1/%d' 2>/dev/null"):format(port))
+    if not ok then return port end
+  end
+  error("no free port found")
+end
+
+-- A private redis-server on a free loopback port, no persistence.
+function helpers.redis()
+  for _ = 1, 5 do
+    local port = helpers.free_port()
+    local ok, h = pcall(helpers.spawn, ("redis-server --bind 127.0.0.1 --port %d --save '' "
+      .. "--appendonly no --protected-mode yes --loglevel warning --dir %s")
+      :format(port, tmpdir), "Ready to accept connections", 10)
+    if not ok then
+      -- redis logs to stdout; its readiness line is what we wait for.
+      if not tostring(h):match("Address already in use") then error(h) end
+    else
+      h.port = port
+      h.url = ("redis://127.0.0.1:%d"):format(port)
+      return h
+    end
+  end
+  error("could not start redis-server")
+end
+
+-- HTTP through curl(1), so tests can send requests our client would never build.
+-- Returns status, body, headers text.
+function helpers.curl(args)
+  local out = helpers.run("curl -s -i --max-time 10 " .. args .. " 2>&1")
+  local head, body = out:match("^(.-\r\n)\r\n(.*)$")
+  local status = head and tonumber(head:match("^HTTP/[%d%.]+ (%d+)"))
+  return status, body or out, head
+end
+
+-- Emulator control endpoints.
+function helpers.control(emu, method, path, json)
+  local args = ("-X %s %s"):format(method, sh_quote(emu.url .. path))
+  if json then args = args .. " -H 'Content-Type: application/json' --data-binary " .. sh_quote(json) end
+  local status, body = helpers.curl(args)
+  local cjson = require "cjson"
+  return status, (body and body:match("^%s*[{%[]")) and cjson.decode(body) or body
+end
+
+function helpers.stats(emu) return select(2, helpers.control(emu, "GET", "/__emulator/stats")) end
+function helpers.reset(emu) return helpers.control(emu, "POST", "/__emulator/reset", "{}") end
+function helpers.fault(emu, spec)
+  return helpers.control(emu, "POST", "/__emulator/faults", require("cjson").encode(spec))
+end
+
+math.randomseed(os.time() + math.floor(core.monotonic() * 1e6) % 1000000)
+
+local ok, busted = pcall(require, "busted")
+if ok and busted.subscribe then
+  busted.subscribe({ "suite", "end" }, function() helpers.stop_all() return nil, true end)
+end
+
+return helpers

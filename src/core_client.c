@@ -1,0 +1,406 @@
+/* Lua binding of the Client: a libcurl handle, a keyed MAC and reusable request
+ * buffers, driven by the Lua layer, which decides policy and passes credentials. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+#include "core.h"
+#include "http.h"
+#include "parse.h"
+#include "request.h"
+
+#define CLIENT_MT "aliyun.live.Client"
+#define DECODE lua_upvalueindex(1)
+
+typedef struct client {
+    int           closed;
+    sign_mac_t   *mac;
+    http_xfer_t   xfer;
+    request_out_t req;
+    char         *endpoint, *host, *version;
+    char          format[5], method[5];
+    int           v3, form;
+    kv_t          params[ENCODE_MAX_PARAMS];
+} client_t;
+
+/* ------------------------------------------------------------------ lifecycle --- */
+
+static client_t *check_client(lua_State *L) {
+    client_t *c = luaL_checkudata(L, 1, CLIENT_MT);
+    if (c->closed) luaL_argerror(L, 1, "client is closed");
+    return c;
+}
+
+/* __gc, __close and :close() — idempotent, NULLs what it frees. */
+static int client_close(lua_State *L) {
+    client_t *c = luaL_checkudata(L, 1, CLIENT_MT);
+    if (c->closed) return 0;
+    c->closed = 1;
+    http_xfer_cleanup(&c->xfer);
+    sign_mac_free(c->mac);
+    c->mac = NULL;
+    request_out_free(&c->req);
+    free(c->endpoint); free(c->host); free(c->version);
+    c->endpoint = c->host = c->version = NULL;
+    return 0;
+}
+
+static const char *opt_string(lua_State *L, int t, const char *k, const char *def) {
+    const char *s;
+    lua_getfield(L, t, k);
+    if (lua_isnil(L, -1)) s = def;
+    else if (lua_type(L, -1) == LUA_TSTRING) s = lua_tostring(L, -1);
+    else { luaL_error(L, "client option '%s' must be a string", k); return NULL; }
+    lua_pop(L, 1);   /* the string stays anchored in the options table */
+    return s;
+}
+
+static double opt_number(lua_State *L, int t, const char *k, double def) {
+    double v = def;
+    lua_getfield(L, t, k);
+    if (lua_type(L, -1) == LUA_TNUMBER) v = lua_tonumber(L, -1);
+    else if (!lua_isnil(L, -1)) luaL_error(L, "client option '%s' must be a number", k);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int opt_bool(lua_State *L, int t, const char *k, int def) {
+    int v = def;
+    lua_getfield(L, t, k);
+    if (lua_type(L, -1) == LUA_TBOOLEAN) v = lua_toboolean(L, -1);
+    else if (!lua_isnil(L, -1)) luaL_error(L, "client option '%s' must be a boolean", k);
+    lua_pop(L, 1);
+    return v;
+}
+
+static char *dup_or_raise(lua_State *L, const char *s) {
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d) luaL_error(L, "out of memory");
+    return d;
+}
+
+/* core.client{endpoint=, host=, version=, format=, method=, form=, signature=,
+ *             connect_timeout=, timeout=, max_body=, verify=, ca_file=, proxy=,
+ *             user_agent=}  — validated by the Lua layer; here only typed. */
+static int client_new(lua_State *L) {
+    client_t *c;
+    http_opts_t o;
+    char err[HTTP_ERRLEN > SIGN_ERRLEN ? HTTP_ERRLEN : SIGN_ERRLEN];
+    const char *fmt, *method, *sig;
+    luaL_checktype(L, 1, LUA_TTABLE);
+
+    /* Userdata first, resources after: a raised error can never leak them. */
+    c = lua_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->closed = 1;                         /* nothing to free until fully built */
+    luaL_setmetatable(L, CLIENT_MT);
+    request_out_init(&c->req);
+
+    fmt = opt_string(L, 1, "format", "JSON");
+    method = opt_string(L, 1, "method", "POST");
+    sig = opt_string(L, 1, "signature", "v1");
+    if (strcmp(fmt, "JSON") != 0 && strcmp(fmt, "XML") != 0)
+        return luaL_error(L, "client option 'format' must be \"JSON\" or \"XML\"");
+    if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+        return luaL_error(L, "client option 'method' must be \"GET\" or \"POST\"");
+    if (strcmp(sig, "v1") != 0 && strcmp(sig, "v3") != 0)
+        return luaL_error(L, "client option 'signature' must be \"v1\" or \"v3\"");
+    strcpy(c->format, fmt);
+    strcpy(c->method, method);
+    c->v3 = sig[1] == '3';
+    c->form = opt_bool(L, 1, "form", strcmp(method, "POST") == 0) && c->method[0] == 'P';
+
+    memset(&o, 0, sizeof o);
+    o.connect_timeout_ms = (long)(opt_number(L, 1, "connect_timeout", 5) * 1000);
+    o.timeout_ms = (long)(opt_number(L, 1, "timeout", 10) * 1000);
+    o.max_body = (size_t)opt_number(L, 1, "max_body", 1 << 20);
+    o.verify = opt_bool(L, 1, "verify", 1);
+    o.ca_file = opt_string(L, 1, "ca_file", NULL);
+    o.proxy = opt_string(L, 1, "proxy", NULL);
+    o.user_agent = opt_string(L, 1, "user_agent", NULL);
+
+    c->closed = 0;
+    c->endpoint = dup_or_raise(L, opt_string(L, 1, "endpoint", NULL));
+    c->host = dup_or_raise(L, opt_string(L, 1, "host", NULL));
+    c->version = dup_or_raise(L, opt_string(L, 1, "version", "2016-11-01"));
+    if (!c->endpoint || !c->host) return luaL_error(L, "client needs 'endpoint' and 'host'");
+    if (!(c->mac = sign_mac_new(err))) return luaL_error(L, "%s", err);
+    if (http_xfer_init(&c->xfer, &o, err) != 0) return luaL_error(L, "%s", err);
+    return 1;
+}
+
+static int client_tostring(lua_State *L) {
+    client_t *c = luaL_checkudata(L, 1, CLIENT_MT);
+    if (c->closed) lua_pushstring(L, "aliyun.live.Client (closed)");
+    else lua_pushfstring(L, "aliyun.live.Client (%s)", c->endpoint);
+    return 1;
+}
+
+/* ------------------------------------------------------------ request building --- */
+
+/* Collect params (a table of string → string) into c->params; the strings stay
+ * anchored by the table, which is on the stack for the whole call. */
+static size_t collect_params(lua_State *L, client_t *c, int t) {
+    size_t n = 0;
+    luaL_checktype(L, t, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "parameter names must be strings");
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "parameter '%s' must be a string", lua_tostring(L, -2));
+        if (n == ENCODE_MAX_PARAMS - 16) luaL_error(L, "too many parameters");
+        c->params[n].k = lua_tolstring(L, -2, &c->params[n].kl);
+        c->params[n].v = lua_tolstring(L, -1, &c->params[n].vl);
+        n++;
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+static int fresh_nonce(char out[SIGN_NONCELEN + 1]) {
+    unsigned char rnd[16];
+    if (RAND_bytes(rnd, sizeof rnd) != 1) { ERR_clear_error(); return -1; }
+    sign_nonce(rnd, out);
+    return 0;
+}
+
+static int64_t wall_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* Arguments at 2..6: action, params, key_id, secret, token|nil. */
+static void fill_input(lua_State *L, client_t *c, request_in_t *in) {
+    in->endpoint = c->endpoint;
+    in->host = c->host;
+    in->method = c->method;
+    in->v3 = c->v3;
+    in->form = c->form;
+    in->action = luaL_checkstring(L, 2);
+    in->version = c->version;
+    in->format = c->format;
+    in->nparams = collect_params(L, c, 3);
+    in->params = c->params;
+    in->key_id = luaL_checkstring(L, 4);
+    in->secret = luaL_checklstring(L, 5, &in->secret_len);
+    in->token = luaL_optstring(L, 6, NULL);
+}
+
+/* ------------------------------------------------------------------- methods --- */
+
+static const char *transport_code(http_status_t s) {
+    switch (s) {
+    case HTTP_E_CONNECT:  return "SDK.ConnectionFailed";
+    case HTTP_E_TIMEOUT:  return "SDK.Timeout";
+    case HTTP_E_TLS:      return "SDK.TLSError";
+    case HTTP_E_TOO_BIG:  return "SDK.ResponseTooLarge";
+    case HTTP_E_SEND:
+    case HTTP_E_RECV:     return "SDK.ConnectionError";
+    case HTTP_E_PARTIAL:  return "SDK.IncompleteResponse";
+    case HTTP_E_PROTOCOL: return "SDK.ProtocolError";
+    case HTTP_E_NOMEM:    return "SDK.OutOfMemory";
+    default:              return "SDK.TransportError";
+    }
+}
+
+/* Push nil, err for a failed transfer. Retrying is safe when nothing came back: either
+ * the request never left, or the server never answered it. */
+static int push_transport_error(lua_State *L, http_xfer_t *x) {
+    int retryable = 0;
+    switch (x->result) {
+    case HTTP_E_CONNECT: retryable = 1; break;
+    case HTTP_E_TIMEOUT:
+    case HTTP_E_SEND:
+    case HTTP_E_RECV:    retryable = !x->got_response; break;
+    default:             break;
+    }
+    lua_pushnil(L);
+    parse_push_error(L, transport_code(x->result), x->errbuf[0] ? x->errbuf
+                     : http_status_name(x->result), x->status, retryable);
+    return 2;
+}
+
+static int push_sdk_error(lua_State *L, const char *code, const char *msg) {
+    lua_pushnil(L);
+    parse_push_error(L, code, msg, 0, 0);
+    return 2;
+}
+
+/* client:rpc(action, params, key_id, secret, token) → result | nil, err */
+static int client_rpc(lua_State *L) {
+    client_t *c = check_client(L);
+    request_in_t in;
+    http_req_t hr;
+    parse_answer_t a;
+    char ts[SIGN_TIMELEN + 1], nonce[SIGN_NONCELEN + 1], err[SIGN_ERRLEN];
+
+    fill_input(L, c, &in);
+    if (sign_timestamp(wall_seconds(), ts) != 0)
+        return push_sdk_error(L, "SDK.ClockError", "the system clock is out of range");
+    if (fresh_nonce(nonce) != 0)
+        return push_sdk_error(L, "SDK.RandomError", "no random bytes for a nonce");
+    in.timestamp = ts;
+    in.nonce = nonce;
+    if (request_build(&in, &c->req, c->mac, err) != 0)
+        return push_sdk_error(L, "SDK.SigningError", err);
+
+    hr.method = c->method;
+    hr.url = c->req.url.data;
+    hr.headers = c->req.lines;
+    hr.body = c->req.body.len ? c->req.body.data : NULL;
+    hr.body_len = c->req.body.len;
+    hr.timeout_ms = 0;
+    if (http_perform(&c->xfer, &hr) != HTTP_OK) return push_transport_error(L, &c->xfer);
+
+    a.status = c->xfer.status;
+    a.body = c->xfer.body.data ? c->xfer.body.data : "";
+    a.len = c->xfer.body.len;
+    a.content_type = c->xfer.content_type;
+    a.retry_after_ms = c->xfer.retry_after_ms;
+    a.format = c->format[0] == 'X' ? PARSE_XML : PARSE_JSON;
+    a.decode = DECODE;
+    return parse_answer(L, &a);
+}
+
+static void set_kv(lua_State *L, const kv_t *kv) {
+    lua_pushlstring(L, kv->k, kv->kl);
+    lua_pushlstring(L, kv->v, kv->vl);
+    lua_rawset(L, -3);
+}
+
+#define SETS(L, k, s, n) (lua_pushlstring(L, s, n), lua_setfield(L, -2, k))
+
+/* client:presign(action, params, key_id, secret, token, opts) → table (no I/O).
+ * opts: timestamp, nonce, method, signature, version — each optional. */
+static int client_presign(lua_State *L) {
+    client_t *c = check_client(L);
+    request_in_t in;
+    request_out_t *o = &c->req;
+    char ts[SIGN_TIMELEN + 1], nonce[SIGN_NONCELEN + 1], err[SIGN_ERRLEN];
+    const char *sig;
+    size_t i;
+
+    fill_input(L, c, &in);
+    luaL_checktype(L, 7, LUA_TTABLE);
+    in.timestamp = opt_string(L, 7, "timestamp", NULL);
+    in.nonce = opt_string(L, 7, "nonce", NULL);
+    in.method = opt_string(L, 7, "method", c->method);
+    in.version = opt_string(L, 7, "version", c->version);
+    sig = opt_string(L, 7, "signature", c->v3 ? "v3" : "v1");
+    in.v3 = strcmp(sig, "v3") == 0;
+    in.form = 0;      /* a presigned request carries everything in its URL */
+    if (!in.timestamp) {
+        if (sign_timestamp(wall_seconds(), ts) != 0) return luaL_error(L, "clock out of range");
+        in.timestamp = ts;
+    }
+    if (!in.nonce) {
+        if (fresh_nonce(nonce) != 0) return luaL_error(L, "no random bytes for a nonce");
+        in.nonce = nonce;
+    }
+    if (request_build(&in, o, c->mac, err) != 0) return luaL_error(L, "%s", err);
+
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, in.method);
+    lua_setfield(L, -2, "method");
+    SETS(L, "url", o->url.data, o->url.len);
+    SETS(L, "string_to_sign", o->sts.data, o->sts.len);
+    lua_pushstring(L, o->signature);
+    lua_setfield(L, -2, "signature");
+    if (!in.v3) {
+        lua_createtable(L, 0, (int)o->nsigned);
+        for (i = 0; i < o->nsigned; i++) set_kv(L, &o->signed_params[i]);
+        lua_setfield(L, -2, "params");
+    } else {
+        lua_createtable(L, 0, (int)o->nheaders);
+        for (i = 0; i < o->nheaders; i++) set_kv(L, &o->headers[i]);
+        lua_setfield(L, -2, "headers");
+        SETS(L, "canonical_request", o->creq.data, o->creq.len);
+        SETS(L, "authorization", o->authorization.data, o->authorization.len);
+    }
+    return 1;
+}
+
+/* client:http{method=, url=, headers={"Name: value", …}, body=, timeout=}
+ *   → status, body, content_type | nil, err   (for credential endpoints) */
+static int client_http(lua_State *L) {
+    client_t *c = check_client(L);
+    const char *lines[REQUEST_MAX_HEADERS + 1];
+    http_req_t hr;
+    size_t n = 0;
+    double timeout;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    hr.method = opt_string(L, 2, "method", "GET");
+    hr.url = opt_string(L, 2, "url", NULL);
+    hr.body = opt_string(L, 2, "body", NULL);
+    hr.body_len = hr.body ? strlen(hr.body) : 0;
+    timeout = opt_number(L, 2, "timeout", 0);
+    hr.timeout_ms = (long)(timeout * 1000);
+    if (!hr.url) return luaL_error(L, "http request needs a 'url'");
+    lua_getfield(L, 2, "headers");
+    if (lua_istable(L, -1)) {
+        for (n = 0; n < REQUEST_MAX_HEADERS; n++) {
+            lua_rawgeti(L, -1, (lua_Integer)n + 1);
+            if (lua_isnil(L, -1)) { lua_pop(L, 1); break; }
+            if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "headers must be strings");
+            lines[n] = lua_tostring(L, -1);
+            lua_pop(L, 1);   /* anchored by the headers table */
+        }
+    }
+    lines[n] = NULL;
+    hr.headers = lines;
+    if (http_perform(&c->xfer, &hr) != HTTP_OK) return push_transport_error(L, &c->xfer);
+    lua_pushinteger(L, c->xfer.status);
+    lua_pushlstring(L, c->xfer.body.data ? c->xfer.body.data : "", c->xfer.body.len);
+    lua_pushstring(L, c->xfer.content_type);
+    return 3;
+}
+
+/* client:decode(body, format) → table | nil, message — the parsers on their own. */
+static int client_decode(lua_State *L) {
+    size_t len;
+    const char *body = luaL_checklstring(L, 2, &len);
+    static const char *const fmts[] = { "JSON", "XML", NULL };
+    int fmt = luaL_checkoption(L, 3, "JSON", fmts);
+    char err[256];
+    if (parse_body(L, DECODE, fmt ? PARSE_XML : PARSE_JSON, body, len, err, sizeof err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    return 1;
+}
+
+void core_client_open(lua_State *L) {
+    static const luaL_Reg methods[] = {
+        { "rpc", client_rpc },
+        { "presign", client_presign },
+        { "http", client_http },
+        { "decode", client_decode },
+        { "close", client_close },
+        { NULL, NULL }
+    };
+    static const luaL_Reg meta[] = {
+        { "__gc", client_close },
+        { "__close", client_close },
+        { "__tostring", client_tostring },
+        { NULL, NULL }
+    };
+    /* stack: module, decode */
+    luaL_newmetatable(L, CLIENT_MT);
+    core_register(L, meta, 0);
+    lua_newtable(L);
+    lua_pushvalue(L, -3);
+    core_register(L, methods, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, CLIENT_MT);
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, client_new);
+    lua_setfield(L, -3, "client");
+}

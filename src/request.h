@@ -1,0 +1,51 @@
+/* A signed RPC request from (action, parameters, credentials, options, time, nonce):
+ * the method, URL, headers and body to send. Pure, so every transport (libcurl,
+ * OpenResty cosockets, presign) shares it and it can be tested against fixed vectors. */
+#ifndef ALIYUN_LIVE_REQUEST_H
+#define ALIYUN_LIVE_REQUEST_H
+
+#include "buf.h"
+#include "encode.h"
+#include "sign.h"
+
+#define REQUEST_MAX_HEADERS 16
+
+typedef struct request_in {
+    const char *endpoint;           /* "https://host[:port]", no trailing slash */
+    const char *host;               /* host[:port] as sent in Host (v3 signs it) */
+    const char *method;             /* "GET" or "POST" */
+    int         v3;                 /* ACS3-HMAC-SHA256 instead of RPC v1 */
+    int         form;               /* POST parameters in a form body, not the query */
+    const char *action, *version, *format;   /* format "JSON" or "XML" */
+    const kv_t *params;             /* the operation's own parameters */
+    size_t      nparams;
+    const char *key_id, *secret, *token;     /* token may be NULL */
+    size_t      secret_len;
+    const char *timestamp;          /* SIGN_TIMELEN chars */
+    const char *nonce;
+} request_in_t;
+
+typedef struct request_out {
+    /* What to send. */
+    buf_t url, body;
+    buf_t header_lines;             /* "name: value\0" each, for libcurl */
+    const char *lines[REQUEST_MAX_HEADERS + 1];
+    /* What was signed, for presign and tests. */
+    kv_t  signed_params[ENCODE_MAX_PARAMS];   /* v1: every parameter but Signature */
+    size_t nsigned;
+    kv_t  headers[REQUEST_MAX_HEADERS];       /* every header sent, lower-case names */
+    size_t nheaders;
+    buf_t canon, sts, creq, signed_headers, authorization, tmp;
+    char  signature[SIGN_HEXLEN + 1];
+    char  payload_hash[SIGN_HEXLEN + 1];
+} request_out_t;
+
+void request_out_init(request_out_t *o);
+void request_out_free(request_out_t *o);
+
+/* Fill o (its buffers are reset first). Returns 0 or -1 with err set. The result points
+ * into `in`'s strings, which must outlive its use. */
+int request_build(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
+                  char err[SIGN_ERRLEN]);
+
+#endif
