@@ -143,6 +143,11 @@ function helpers.control(emu, method, path, json)
   return status, (body and body:match("^%s*[{%[]")) and cjson.decode(body) or body
 end
 
+-- The last n RPC requests the emulator saw, oldest first.
+function helpers.last_requests(emu, n)
+  return select(2, helpers.control(emu, "GET", "/__emulator/requests?last=" .. (n or 1)))
+end
+
 function helpers.stats(emu) return select(2, helpers.control(emu, "GET", "/__emulator/stats")) end
 function helpers.reset(emu) return helpers.control(emu, "POST", "/__emulator/reset", "{}") end
 function helpers.fault(emu, spec)
