@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Internal to the module, whatever the build flags (LuaRocks builds without
+ * -fvisibility=hidden): a host's own symbols must never interpose ours. */
+#pragma GCC visibility push(hidden)
+
 typedef struct buf {
     char  *data;
     size_t len;
@@ -50,5 +54,7 @@ static inline const char *buf_cstr(buf_t *b) {
     b->data[b->len] = '\0';
     return b->data;
 }
+
+#pragma GCC visibility pop
 
 #endif

@@ -4,6 +4,8 @@
 
 #include "lua_compat.h"
 
+#pragma GCC visibility push(hidden)   /* see buf.h */
+
 #if defined(__GNUC__) || defined(__clang__)
 #  define CORE_EXPORT __attribute__((visibility("default")))
 #else
@@ -18,5 +20,7 @@ void core_register(lua_State *L, const luaL_Reg *fns, int nup);
  * cjson decode function is pushed just above that table for those that parse. */
 void core_client_open(lua_State *L);
 void core_limiter_open(lua_State *L);
+
+#pragma GCC visibility pop
 
 #endif

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include "buf.h"
 
+#pragma GCC visibility push(hidden)   /* see buf.h */
+
 /* One request parameter; the strings need not be NUL-terminated. */
 typedef struct kv {
     const char *k; size_t kl;
@@ -31,5 +33,7 @@ int encode_check_text(const char *s, size_t n, int allow_control, size_t *at);
 
 /* Number of code points in valid UTF-8 text (what "characters" means in API limits). */
 size_t encode_utf8_len(const char *s, size_t n);
+
+#pragma GCC visibility pop
 
 #endif

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include "buf.h"
 
+#pragma GCC visibility push(hidden)   /* see buf.h */
+
 #define HTTP_ERRLEN 256
 
 typedef struct http_opts {
@@ -75,5 +77,7 @@ http_status_t http_finish(http_xfer_t *x, int curlcode);
 
 /* Name of a transport status ("timeout", …) for messages. */
 const char *http_status_name(http_status_t s);
+
+#pragma GCC visibility pop
 
 #endif

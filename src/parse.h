@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include "lua_compat.h"
 
+#pragma GCC visibility push(hidden)   /* see buf.h */
+
 #define PARSE_ERROR_MT "aliyun.live.Error"
 #define PARSE_MAX_DEPTH 64
 
@@ -40,5 +42,7 @@ void parse_push_error(lua_State *L, const char *code, const char *message, long 
 
 /* Register the error metatable (with __tostring). */
 void parse_open(lua_State *L);
+
+#pragma GCC visibility pop
 
 #endif

@@ -8,6 +8,8 @@
 #include "encode.h"
 #include "sign.h"
 
+#pragma GCC visibility push(hidden)   /* see buf.h */
+
 #define REQUEST_MAX_HEADERS 16
 
 typedef struct request_in {
@@ -47,5 +49,7 @@ void request_out_free(request_out_t *o);
  * into `in`'s strings, which must outlive its use. */
 int request_build(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
                   char err[SIGN_ERRLEN]);
+
+#pragma GCC visibility pop
 
 #endif

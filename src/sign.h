@@ -8,6 +8,8 @@
 #include "buf.h"
 #include "encode.h"
 
+#pragma GCC visibility push(hidden)   /* see buf.h */
+
 #define SIGN_ERRLEN     256
 #define SIGN_V1_B64LEN  28      /* base64 of a 20-byte HMAC-SHA1 */
 #define SIGN_HEXLEN     64      /* hex of a 32-byte SHA-256 / HMAC-SHA256 */
@@ -47,5 +49,7 @@ int sign_timestamp(int64_t unix_seconds, char out[SIGN_TIMELEN + 1]);
 
 /* A version-4 UUID text from 16 random bytes. */
 void sign_nonce(const unsigned char rnd[16], char out[SIGN_NONCELEN + 1]);
+
+#pragma GCC visibility pop
 
 #endif

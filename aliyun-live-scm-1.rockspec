@@ -1,0 +1,47 @@
+-- aliyun-live: ApsaraVideo Live stream control for Lua, with a C core.
+-- Build from a checkout:  luarocks --lua-version=5.4 make aliyun-live-scm-1.rockspec
+-- Runtime dependency outside LuaRocks: lua-cjson (Debian: lua-cjson), loaded by the core.
+rockspec_format = "3.0"
+package = "aliyun-live"
+version = "scm-1"
+source = {
+  url = "git+file:///aliyun-live",   -- builds from the checkout with `luarocks make`
+}
+description = {
+  summary = "Alibaba Cloud ApsaraVideo Live stream control (ResumeLiveStream) with a C core",
+  detailed = [[
+Signs (RPC v1 and V3), sends (libcurl, keep-alive) and parses (lua-cjson, expat)
+ApsaraVideo Live API calls, above all ResumeLiveStream; keeps callers under the
+30 QPS quota with GCRA limiters shared per process, per host or per fleet (Redis).
+]],
+  license = "MIT",
+  labels = { "alibaba-cloud", "aliyun", "live", "streaming", "rate-limiting" },
+}
+dependencies = {
+  "lua >= 5.1, < 5.5",
+}
+external_dependencies = {
+  CURL = { library = "curl" },   -- Debian keeps curl.h in a multiarch directory
+  OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+  EXPAT = { header = "expat.h", library = "expat" },
+  HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["aliyun.live.core"] = {
+      sources = {
+        "src/buf.c", "src/core.c", "src/core_client.c", "src/encode.c", "src/http.c",
+        "src/lua_compat.c", "src/parse.c", "src/request.c", "src/sign.c",
+      },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      incdirs = { "$(OPENSSL_INCDIR)", "$(EXPAT_INCDIR)", "$(HIREDIS_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(EXPAT_LIBDIR)", "$(HIREDIS_LIBDIR)" },
+      libraries = { "curl", "crypto", "expat", "hiredis", "pthread", "m" },
+    },
+    ["aliyun.live"] = "lua/aliyun/live.lua",
+    ["aliyun.live.credentials"] = "lua/aliyun/live/credentials.lua",
+    ["aliyun.live.retry"] = "lua/aliyun/live/retry.lua",
+  },
+  copy_directories = { "examples" },
+}
