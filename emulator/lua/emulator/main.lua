@@ -1,5 +1,5 @@
 -- Entry points called from nginx.conf: init() once in the master (settings, keys),
--- handle() for every request (dispatch by path).
+-- init_worker() in the worker (orphan guard), handle() for every request.
 local config = require "emulator.config"
 local keys = require "emulator.keys"
 local crypto = require "emulator.crypto"
@@ -8,14 +8,21 @@ local response = require "emulator.response"
 local rpc = require "emulator.rpc"
 local control = require "emulator.control"
 local metadata = require "emulator.metadata"
+local guard = require "emulator.guard"
 
 local M = {}
 
+local settings
+
 function M.init(settings_path)
-  local t = config.load(settings_path)
-  for _, k in ipairs(t.keys or {}) do
+  settings = config.load(settings_path)
+  for _, k in ipairs(settings.keys or {}) do
     keys.add_permanent(k.id, k.secret, k.active)
   end
+end
+
+function M.init_worker()
+  guard.start(tonumber(settings.run_pid), settings.temp_dir)
 end
 
 local function not_found(path)

@@ -1,0 +1,120 @@
+-- The control endpoints: stats, reset, requests log, clock, config, unknown paths.
+local S = require "support"
+local E = S.main
+
+local STREAM = S.stream("example.com", "app", "stream")
+
+describe("control endpoints", function()
+  before_each(function() S.reset(E) end)
+  after_each(function() S.reset(E) end)
+
+  it("stats start empty, with {} objects", function()
+    local res = S.http({ url = E.url .. "/__emulator/stats" })
+    assert.equal(200, res.status)
+    assert.matches("application/json", res.headers["content-type"])
+    assert.truthy(res.body:find('"codes":{}', 1, true))
+    assert.truthy(res.body:find('"max_per_second":{}', 1, true))
+    assert.equal(0, res.json.requests)
+  end)
+
+  it("stats count every RPC request and its outcome, and reset clears them", function()
+    S.assert_ok(S.v1({ emu = E, params = STREAM }))
+    S.assert_ok(S.v3({ emu = E, params = STREAM }))
+    S.v1({ emu = E, params = STREAM, secret = "x" })
+    S.http({ url = E.url .. "/" })                       -- no AccessKeyId/Action at all
+    S.http({ url = E.url .. "/__emulator/config" })      -- control calls are not counted
+    local stats = S.get_json(E, "/__emulator/stats")
+    assert.equal(4, stats.requests)
+    assert.equal(2, stats.codes.OK)
+    assert.equal(1, stats.codes.SignatureDoesNotMatch)
+    assert.equal(1, stats.codes.MissingParameter)
+    assert.equal(3, stats.max_per_second["testid/ResumeLiveStream"])
+    local n = 0
+    for _ in pairs(stats.max_per_second) do n = n + 1 end
+    assert.equal(1, n)
+    local reset = S.post_json(E, "/__emulator/reset")
+    assert.same({ ok = true }, reset.json)
+    stats = S.get_json(E, "/__emulator/stats")
+    assert.equal(0, stats.requests)
+    assert.same({}, stats.codes)
+  end)
+
+  it("reset forgets nonces", function()
+    local nonce = S.uuid()
+    S.assert_ok(S.v1({ emu = E, params = STREAM, nonce = nonce }))
+    S.reset(E)
+    S.assert_ok(S.v1({ emu = E, params = STREAM, nonce = nonce }))
+  end)
+
+  it("lists the last requests with secrets masked", function()
+    local c = S.assert_ok(S.v1({ emu = E, action = "AssumeRole", version = "2015-04-01",
+      params = { RoleArn = "acs:ram::1:role/r", RoleSessionName = "s1" } })).json.Credentials
+    local n1 = S.uuid()
+    S.assert_ok(S.v1({ emu = E, params = STREAM, nonce = n1, key_id = c.AccessKeyId,
+      secret = c.AccessKeySecret, token = c.SecurityToken }))
+    local n2 = S.uuid()
+    S.assert_ok(S.v3({ emu = E, params = STREAM, nonce = n2, method = "POST" }))
+    local res = S.http({ url = E.url .. "/__emulator/requests?last=2" })
+    assert.equal(200, res.status)
+    assert.is_nil(res.body:find(c.SecurityToken, 1, true))
+    local list = res.json
+    assert.equal(2, #list)
+    assert.equal("v1", list[1].signature_version)
+    assert.equal(n1, list[1].nonce)
+    assert.equal("ResumeLiveStream", list[1].action)
+    assert.equal(c.AccessKeyId, list[1].access_key_id)
+    assert.equal("***", list[1].params.Signature)
+    assert.equal("***", list[1].params.SecurityToken)
+    assert.equal("OK", list[1].code)
+    assert.equal("GET", list[1].method)
+    assert.equal("v3", list[2].signature_version)
+    assert.equal(n2, list[2].nonce)
+    assert.equal("POST", list[2].method)
+    assert.equal("stream", list[2].params.StreamName)
+    assert.matches("Signature=%*%*%*", list[2].headers.authorization)
+    assert.equal(1, #S.get_json(E, "/__emulator/requests?last=1"))
+    assert.equal(3, #S.get_json(E, "/__emulator/requests"))
+    assert.equal("[]", S.http({ url = E.url .. "/__emulator/requests?last=0" }).body:gsub("%s", ""))
+  end)
+
+  it("freezes, shifts and restores the clock", function()
+    local res = S.post_json(E, "/__emulator/clock", { now = "2024-01-01T12:00:00Z" })
+    assert.equal("2024-01-01T12:00:00Z", res.json.now)
+    S.sleep(1.1)
+    assert.equal("2024-01-01T12:00:00Z", S.get_json(E, "/__emulator/clock").now)
+    S.assert_ok(S.v1({ emu = E, params = STREAM, timestamp = "2024-01-01T12:10:00Z" }))
+    res = S.post_json(E, "/__emulator/clock", { offset = 3600 })
+    assert.is_false(res.json.frozen)
+    S.assert_ok(S.v1({ emu = E, params = STREAM, timestamp = S.iso(os.time() + 3600) }))
+    S.post_json(E, "/__emulator/clock", {})
+    S.assert_ok(S.v1({ emu = E, params = STREAM }))
+    assert.equal(400, S.post_json(E, "/__emulator/clock", { now = "noon" }).status)
+  end)
+
+  it("validates config changes", function()
+    assert.equal(400, S.post_json(E, "/__emulator/config", { qps = 0 }).status)
+    assert.equal(400, S.post_json(E, "/__emulator/config", { nope = 1 }).status)
+    local res = S.post_json(E, "/__emulator/config", { sts_ttl = 60, metadata_ttl = 120 })
+    assert.equal(200, res.status)
+    assert.equal(60, res.json.sts_ttl)
+    assert.equal(120, res.json.metadata_ttl)
+  end)
+
+  it("answers unknown paths with a 404 JSON error, and wrong methods with 405", function()
+    local res = S.http({ url = E.url .. "/nope" })
+    assert.equal(404, res.status)
+    assert.equal("NotFound", res.json.Code)
+    assert.equal(404, S.http({ url = E.url .. "/__emulator/nope" }).status)
+    assert.equal(405, S.http({ method = "DELETE", url = E.url .. "/__emulator/stats" }).status)
+  end)
+
+  it("keeps connections alive across many calls", function()
+    local urls = {}
+    for i = 1, 20 do urls[i] = S.q(E.url .. "/__emulator/health") end
+    local out = S.sh("curl -sv -o /dev/null " .. table.concat(urls, " -o /dev/null ") .. " 2>&1")
+    local _, connects = out:gsub("Connected to", "")
+    local _, reuses = out:gsub("Re%-using existing connection", "")
+    assert.equal(1, connects)
+    assert.equal(19, reuses)
+  end)
+end)
