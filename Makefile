@@ -33,7 +33,7 @@ SRCS        := $(wildcard src/*.c)
 OBJS        := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE      := $(BUILD)/aliyun/live/core.so
 
-.PHONY: all deps demo test clean asan valgrind bench fuzz check-fresh
+.PHONY: all deps demo test test-bins clean asan valgrind bench fuzz
 all: $(MODULE)
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
@@ -52,9 +52,34 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo
 
+# TEST_BINS: helper programs the specs run (fault server, thread host), from mk/*.mk.
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all test-bins
 	@BUILD=$(BUILD) LUA=$(LUA) scripts/test
+
+# The whole suite with the module built under AddressSanitizer + UBSan. The runtime is
+# preloaded into the Lua interpreter only; the servers the specs start run without it.
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+asan: deps
+	@$(MAKE) --no-print-directory all test-bins BUILD=build/asan CC=gcc CFLAGS="$(ASAN_FLAGS)"
+	@BUILD=build/asan LUA=$(LUA) \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_odr_violation=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
+	  TEST_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  scripts/test
+
+# The whole suite under valgrind memcheck: any error or definite leak fails the run.
+valgrind: deps
+	@$(MAKE) --no-print-directory all test-bins BUILD=build/valgrind CFLAGS="-O1 -g"
+	@BUILD=build/valgrind LUA=$(LUA) \
+	  TEST_WRAPPER="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite \
+	    --error-exitcode=99 --suppressions=$(CURDIR)/scripts/valgrind.supp" \
+	  scripts/test
 
 clean:
 	rm -rf build
+
+# Further targets (fuzzing, test hosts, benchmarks) live in mk/.
+-include $(wildcard mk/*.mk)
+test-bins: $(TEST_BINS)

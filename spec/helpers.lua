@@ -21,9 +21,14 @@ local function read_file(path)
 end
 helpers.read_file = read_file
 
+-- Children never inherit the sanitizer runtime preloaded into the Lua under test.
+local function clean_env(cmd)
+  return "env -u LD_PRELOAD " .. cmd
+end
+
 -- Run a shell command; return its stdout and whether it exited 0.
 function helpers.run(cmd)
-  local p = assert(io.popen(cmd, "r"))
+  local p = assert(io.popen(clean_env(cmd), "r"))
   local out = p:read("*a")
   local ok = p:close()
   return out, ok == true
@@ -46,7 +51,7 @@ function helpers.spawn(cmd, pattern, timeout)
   local base = ("%s/proc-%d-%d"):format(tmpdir, math.floor(core.now() * 1000), seq)
   local out, err = base .. ".out", base .. ".err"
   local p = assert(io.popen(("sh -c %s >%s 2>%s </dev/null & echo $!")
-    :format(sh_quote("exec " .. cmd), out, err)))
+    :format(sh_quote("exec " .. clean_env(cmd)), out, err)))
   local pid = tonumber(p:read("*l"))
   p:close()
   assert(pid, "could not start: " .. cmd)

@@ -16,14 +16,28 @@
 #define CLIENT_MT "aliyun.live.Client"
 #define DECODE lua_upvalueindex(1)
 
+#define CLIENT_MAX_SLOTS 256
+
+/* A transfer slot for concurrent requests: its own handle and request buffers. */
+typedef struct slot {
+    http_xfer_t   xfer;
+    request_out_t req;
+    lua_Integer   id;         /* 0 = free */
+} slot_t;
+
 typedef struct client {
     int           closed;
     sign_mac_t   *mac;
-    http_xfer_t   xfer;
+    http_xfer_t   xfer;       /* blocking calls */
     request_out_t req;
-    char         *endpoint, *host, *version;
+    http_opts_t   opts;       /* for new slots; strings owned below */
+    char         *endpoint, *host, *version, *ca_file, *proxy, *user_agent;
     char          format[5], method[5];
     int           v3, form;
+    http_multi_t *multi;      /* concurrent calls, created on first use */
+    slot_t       *slots[CLIENT_MAX_SLOTS];
+    int           nslots;
+    lua_Integer   next_id;
     kv_t          params[ENCODE_MAX_PARAMS];
 } client_t;
 
@@ -38,14 +52,27 @@ static client_t *check_client(lua_State *L) {
 /* __gc, __close and :close() — idempotent, NULLs what it frees. */
 static int client_close(lua_State *L) {
     client_t *c = luaL_checkudata(L, 1, CLIENT_MT);
+    int i;
     if (c->closed) return 0;
     c->closed = 1;
+    for (i = 0; i < c->nslots; i++) {
+        slot_t *sl = c->slots[i];
+        if (sl->id && !sl->xfer.done) http_multi_remove(c->multi, &sl->xfer);
+        http_xfer_cleanup(&sl->xfer);
+        request_out_free(&sl->req);
+        free(sl);
+        c->slots[i] = NULL;
+    }
+    c->nslots = 0;
+    http_multi_free(c->multi);
+    c->multi = NULL;
     http_xfer_cleanup(&c->xfer);
     sign_mac_free(c->mac);
     c->mac = NULL;
     request_out_free(&c->req);
     free(c->endpoint); free(c->host); free(c->version);
-    c->endpoint = c->host = c->version = NULL;
+    free(c->ca_file); free(c->proxy); free(c->user_agent);
+    c->endpoint = c->host = c->version = c->ca_file = c->proxy = c->user_agent = NULL;
     return 0;
 }
 
@@ -119,14 +146,15 @@ static int client_new(lua_State *L) {
     o.timeout_ms = (long)(opt_number(L, 1, "timeout", 10) * 1000);
     o.max_body = (size_t)opt_number(L, 1, "max_body", 1 << 20);
     o.verify = opt_bool(L, 1, "verify", 1);
-    o.ca_file = opt_string(L, 1, "ca_file", NULL);
-    o.proxy = opt_string(L, 1, "proxy", NULL);
-    o.user_agent = opt_string(L, 1, "user_agent", NULL);
 
     c->closed = 0;
     c->endpoint = dup_or_raise(L, opt_string(L, 1, "endpoint", NULL));
     c->host = dup_or_raise(L, opt_string(L, 1, "host", NULL));
     c->version = dup_or_raise(L, opt_string(L, 1, "version", "2016-11-01"));
+    o.ca_file = c->ca_file = dup_or_raise(L, opt_string(L, 1, "ca_file", NULL));
+    o.proxy = c->proxy = dup_or_raise(L, opt_string(L, 1, "proxy", NULL));
+    o.user_agent = c->user_agent = dup_or_raise(L, opt_string(L, 1, "user_agent", NULL));
+    c->opts = o;
     if (!c->endpoint || !c->host) return luaL_error(L, "client needs 'endpoint' and 'host'");
     if (!(c->mac = sign_mac_new(err))) return luaL_error(L, "%s", err);
     if (http_xfer_init(&c->xfer, &o, err) != 0) return luaL_error(L, "%s", err);
@@ -232,14 +260,11 @@ static int push_sdk_error(lua_State *L, const char *code, const char *msg) {
     return 2;
 }
 
-/* client:rpc(action, params, key_id, secret, token) → result | nil, err */
-static int client_rpc(lua_State *L) {
-    client_t *c = check_client(L);
+/* Sign the call at stack 2..6 into `req` with a fresh timestamp and nonce, and describe
+ * it in `hr`. Returns 0, or pushes nil, err and returns 2. */
+static int sign_call(lua_State *L, client_t *c, request_out_t *req, http_req_t *hr) {
     request_in_t in;
-    http_req_t hr;
-    parse_answer_t a;
     char ts[SIGN_TIMELEN + 1], nonce[SIGN_NONCELEN + 1], err[SIGN_ERRLEN];
-
     fill_input(L, c, &in);
     if (sign_timestamp(wall_seconds(), ts) != 0)
         return push_sdk_error(L, "SDK.ClockError", "the system clock is out of range");
@@ -247,25 +272,137 @@ static int client_rpc(lua_State *L) {
         return push_sdk_error(L, "SDK.RandomError", "no random bytes for a nonce");
     in.timestamp = ts;
     in.nonce = nonce;
-    if (request_build(&in, &c->req, c->mac, err) != 0)
+    if (request_build(&in, req, c->mac, err) != 0)
         return push_sdk_error(L, "SDK.SigningError", err);
+    hr->method = c->method;
+    hr->url = req->url.data;
+    hr->headers = req->lines;
+    hr->body = req->body.len ? req->body.data : NULL;
+    hr->body_len = req->body.len;
+    hr->timeout_ms = 0;
+    return 0;
+}
 
-    hr.method = c->method;
-    hr.url = c->req.url.data;
-    hr.headers = c->req.lines;
-    hr.body = c->req.body.len ? c->req.body.data : NULL;
-    hr.body_len = c->req.body.len;
-    hr.timeout_ms = 0;
-    if (http_perform(&c->xfer, &hr) != HTTP_OK) return push_transport_error(L, &c->xfer);
-
-    a.status = c->xfer.status;
-    a.body = c->xfer.body.data ? c->xfer.body.data : "";
-    a.len = c->xfer.body.len;
-    a.content_type = c->xfer.content_type;
-    a.retry_after_ms = c->xfer.retry_after_ms;
+/* Push result | nil, err for a finished transfer. */
+static int answer(lua_State *L, client_t *c, http_xfer_t *x) {
+    parse_answer_t a;
+    if (x->result != HTTP_OK) return push_transport_error(L, x);
+    a.status = x->status;
+    a.body = x->body.data ? x->body.data : "";
+    a.len = x->body.len;
+    a.content_type = x->content_type;
+    a.retry_after_ms = x->retry_after_ms;
     a.format = c->format[0] == 'X' ? PARSE_XML : PARSE_JSON;
     a.decode = DECODE;
     return parse_answer(L, &a);
+}
+
+/* client:rpc(action, params, key_id, secret, token) → result | nil, err */
+static int client_rpc(lua_State *L) {
+    client_t *c = check_client(L);
+    http_req_t hr;
+    int n = sign_call(L, c, &c->req, &hr);
+    if (n) return n;
+    http_perform(&c->xfer, &hr);
+    return answer(L, c, &c->xfer);
+}
+
+/* ------------------------------------------------------- concurrent requests --- */
+
+static slot_t *free_slot(lua_State *L, client_t *c) {
+    char err[HTTP_ERRLEN];
+    slot_t *sl;
+    int i;
+    for (i = 0; i < c->nslots; i++)
+        if (!c->slots[i]->id) return c->slots[i];
+    if (c->nslots == CLIENT_MAX_SLOTS) return NULL;
+    if (!c->multi && !(c->multi = http_multi_new(err))) luaL_error(L, "%s", err);
+    sl = calloc(1, sizeof *sl);
+    if (!sl) luaL_error(L, "out of memory");
+    request_out_init(&sl->req);
+    if (http_xfer_init(&sl->xfer, &c->opts, err) != 0) {
+        free(sl);
+        luaL_error(L, "%s", err);
+    }
+    c->slots[c->nslots++] = sl;
+    return sl;
+}
+
+static slot_t *find_slot(client_t *c, lua_Integer id) {
+    int i;
+    for (i = 0; i < c->nslots; i++)
+        if (c->slots[i]->id == id) return c->slots[i];
+    return NULL;
+}
+
+/* client:start(action, params, key_id, secret, token) → id | nil, err
+ * Signs and starts a request without waiting; client:poll drives it. */
+static int client_start(lua_State *L) {
+    client_t *c = check_client(L);
+    char err[HTTP_ERRLEN];
+    http_req_t hr;
+    slot_t *sl = free_slot(L, c);
+    int n;
+    if (!sl) return luaL_error(L, "more than %d requests in flight", CLIENT_MAX_SLOTS);
+    if ((n = sign_call(L, c, &sl->req, &hr)) != 0) return n;
+    if (http_prepare(&sl->xfer, &hr) != HTTP_OK) return push_transport_error(L, &sl->xfer);
+    if (http_multi_add(c->multi, &sl->xfer, err) != 0)
+        return push_sdk_error(L, "SDK.TransportError", err);
+    sl->id = ++c->next_id;
+    lua_pushinteger(L, sl->id);
+    return 1;
+}
+
+/* client:poll([timeout_seconds]) → { id, … } of the requests that finished, after
+ * waiting at most timeout for network activity (0 or nothing in flight: no wait). */
+static int client_poll(lua_State *L) {
+    client_t *c = check_client(L);
+    double timeout = luaL_optnumber(L, 2, 0);
+    char err[HTTP_ERRLEN];
+    int i, k = 0, ms = timeout > 0 ? (int)(timeout * 1000 + 0.999) : 0;
+    if (timeout > 86400) ms = 86400 * 1000;
+    lua_newtable(L);
+    if (!c->multi) return 1;
+    if (http_multi_run(c->multi, ms, err) < 0) return luaL_error(L, "%s", err);
+    for (i = 0; i < c->nslots; i++) {
+        slot_t *sl = c->slots[i];
+        if (sl->id && sl->xfer.done == 1) {
+            sl->xfer.done = 2;    /* reported once */
+            lua_pushinteger(L, sl->id);
+            lua_rawseti(L, -2, ++k);
+        }
+    }
+    return 1;
+}
+
+/* client:collect(id) → result | nil, err for a finished request; frees its slot. */
+static int client_collect(lua_State *L) {
+    client_t *c = check_client(L);
+    slot_t *sl = find_slot(c, luaL_checkinteger(L, 2));
+    int n;
+    if (!sl || !sl->xfer.done) return luaL_argerror(L, 2, "no finished request with this id");
+    n = answer(L, c, &sl->xfer);
+    sl->id = 0;
+    return n;
+}
+
+/* client:cancel(id) — abandons a request in flight; frees its slot. */
+static int client_cancel(lua_State *L) {
+    client_t *c = check_client(L);
+    slot_t *sl = find_slot(c, luaL_checkinteger(L, 2));
+    if (!sl) return 0;
+    if (!sl->xfer.done) http_multi_remove(c->multi, &sl->xfer);
+    sl->id = 0;
+    return 0;
+}
+
+/* client:inflight() → requests started and not collected. */
+static int client_inflight(lua_State *L) {
+    client_t *c = check_client(L);
+    int i, n = 0;
+    for (i = 0; i < c->nslots; i++) n += c->slots[i]->id != 0;
+    lua_pushinteger(L, n);
+    return 1;
 }
 
 static void set_kv(lua_State *L, const kv_t *kv) {
@@ -379,6 +516,11 @@ static int client_decode(lua_State *L) {
 void core_client_open(lua_State *L) {
     static const luaL_Reg methods[] = {
         { "rpc", client_rpc },
+        { "start", client_start },
+        { "poll", client_poll },
+        { "collect", client_collect },
+        { "cancel", client_cancel },
+        { "inflight", client_inflight },
         { "presign", client_presign },
         { "http", client_http },
         { "decode", client_decode },

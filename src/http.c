@@ -138,6 +138,7 @@ http_status_t http_prepare(http_xfer_t *x, const http_req_t *r) {
     x->retry_after_ms = -1;
     x->got_response = 0;
     x->result = HTTP_OK;
+    x->done = 0;
     x->errbuf[0] = '\0';
 
     for (h = r->headers; h && *h; h++) {
@@ -208,6 +209,83 @@ http_status_t http_finish(http_xfer_t *x, int curlcode) {
 http_status_t http_perform(http_xfer_t *x, const http_req_t *r) {
     if (http_prepare(x, r) != HTTP_OK) return x->result;
     return http_finish(x, curl_easy_perform(x->easy));
+}
+
+/* ------------------------------------------------------------------- multi --- */
+
+struct http_multi {
+    CURLM *multi;
+    int    running;
+};
+
+http_multi_t *http_multi_new(char err[HTTP_ERRLEN]) {
+    http_multi_t *m;
+    if (http_global_init(err) != 0) return NULL;
+    m = calloc(1, sizeof *m);
+    if (!m || !(m->multi = curl_multi_init())) {
+        free(m);
+        snprintf(err, HTTP_ERRLEN, "curl_multi_init failed");
+        return NULL;
+    }
+    return m;
+}
+
+void http_multi_free(http_multi_t *m) {
+    if (!m) return;
+    curl_multi_cleanup(m->multi);
+    free(m);
+}
+
+int http_multi_add(http_multi_t *m, http_xfer_t *x, char err[HTTP_ERRLEN]) {
+    CURLMcode rc;
+    x->done = 0;
+    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (void *)x);
+    rc = curl_multi_add_handle(m->multi, x->easy);
+    if (rc != CURLM_OK) {
+        snprintf(err, HTTP_ERRLEN, "curl_multi_add_handle: %s", curl_multi_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+void http_multi_remove(http_multi_t *m, http_xfer_t *x) {
+    curl_multi_remove_handle(m->multi, x->easy);
+}
+
+static int collect_done(http_multi_t *m) {
+    CURLMsg *msg;
+    int left, finished = 0;
+    while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+        http_xfer_t *x = NULL;
+        CURL *easy = msg->easy_handle;
+        CURLcode result = msg->data.result;   /* msg dies with remove_handle */
+        if (msg->msg != CURLMSG_DONE) continue;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+        curl_multi_remove_handle(m->multi, easy);
+        if (!x) continue;
+        http_finish(x, (int)result);
+        x->done = 1;
+        finished++;
+    }
+    return finished;
+}
+
+int http_multi_run(http_multi_t *m, int timeout_ms, char err[HTTP_ERRLEN]) {
+    CURLMcode rc = curl_multi_perform(m->multi, &m->running);
+    int finished = rc == CURLM_OK ? collect_done(m) : 0;
+    /* Wait only when there is nothing to report yet; curl_multi_poll also sleeps the
+     * timeout when no transfer is running, which is what a caller waiting for its
+     * next rate-limit slot wants. */
+    if (rc == CURLM_OK && finished == 0 && timeout_ms > 0) {
+        rc = curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
+        if (rc == CURLM_OK) rc = curl_multi_perform(m->multi, &m->running);
+        if (rc == CURLM_OK) finished = collect_done(m);
+    }
+    if (rc != CURLM_OK) {
+        snprintf(err, HTTP_ERRLEN, "curl multi: %s", curl_multi_strerror(rc));
+        return -1;
+    }
+    return finished;
 }
 
 const char *http_status_name(http_status_t s) {

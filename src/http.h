@@ -57,6 +57,7 @@ typedef struct http_xfer {
     size_t        max_body;
     long          timeout_ms;      /* the handle's default total timeout */
     http_status_t result;
+    int           done;            /* set by http_multi_run when the transfer ended */
     char          errbuf[HTTP_ERRLEN];
 } http_xfer_t;
 
@@ -74,6 +75,20 @@ http_status_t http_perform(http_xfer_t *x, const http_req_t *r);
  * its CURLMSG_DONE call http_finish with the transfer's CURLcode. */
 http_status_t http_prepare(http_xfer_t *x, const http_req_t *r);
 http_status_t http_finish(http_xfer_t *x, int curlcode);
+
+/* Many transfers at once on a curl multi handle, which also keeps the connections. */
+typedef struct http_multi http_multi_t;
+
+http_multi_t *http_multi_new(char err[HTTP_ERRLEN]);
+void          http_multi_free(http_multi_t *m);
+/* Start x (already prepared with http_prepare). */
+int           http_multi_add(http_multi_t *m, http_xfer_t *x, char err[HTTP_ERRLEN]);
+/* Stop x early (it is not reported as done). */
+void          http_multi_remove(http_multi_t *m, http_xfer_t *x);
+/* Drive the transfers, waiting at most timeout_ms for activity (0 = do not wait).
+ * Finished transfers get http_finish'ed, leave the multi handle and have `done` set;
+ * returns how many finished, or -1 with err. */
+int           http_multi_run(http_multi_t *m, int timeout_ms, char err[HTTP_ERRLEN]);
 
 /* Name of a transport status ("timeout", …) for messages. */
 const char *http_status_name(http_status_t s);
