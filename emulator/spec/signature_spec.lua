@@ -4,7 +4,7 @@ local S = require "support"
 local E = S.main
 
 local VECTORS = (function()
-  local f = assert(io.open("/work/shared/api/vectors.json")) -- read below if present
+  local f = assert(io.open("/work/shared/api/vectors.json"))
   local v = S.json.decode(f:read("a"))
   f:close()
   local by_name = {}
