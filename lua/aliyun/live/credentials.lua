@@ -234,6 +234,10 @@ function _M.ram_role_arn(opts)
   elseif type(source.get) ~= "function" then
     error("credentials.ram_role_arn: source must be a provider", 2)
   end
+  local session = opts.session_name or "aliyun-live-lua"
+  if #session < 2 or #session > 64 or session:find("[^%w%.@%-_]") then
+    error("credentials.ram_role_arn: session_name must be 2-64 of A-Z a-z 0-9 . @ - _", 2)
+  end
   local duration = opts.duration or 3600
   if duration < 900 or duration > 43200 or duration % 1 ~= 0 then
     error("credentials.ram_role_arn: duration must be an integer from 900 to 43200", 2)
@@ -246,7 +250,7 @@ function _M.ram_role_arn(opts)
       connect_timeout = opts.connect_timeout or 5, proxy = opts.proxy,
       ca_file = opts.ca_file, verify = opts.verify }, "2015-04-01")
     local params = { RoleArn = opts.role_arn, DurationSeconds = format("%d", duration),
-                     RoleSessionName = opts.session_name or "aliyun-live-lua" }
+                     RoleSessionName = session }
     if opts.policy then params.Policy = opts.policy end
     local res
     res, err = client:rpc("AssumeRole", params, src.access_key_id, src.access_key_secret,
@@ -317,6 +321,13 @@ local function parse_ini(path, text)
   return sections
 end
 
+-- A provider described by a file; a value it refuses becomes an error naming the file.
+local function build(path, line, ctor, opts)
+  local ok, p = pcall(ctor, opts)
+  if ok then return p end
+  return nil, file_error(path, line, (tostring(p):gsub("^.-credentials%.[%w_]+: ", "")))
+end
+
 local function need(path, sec, profile, keys)
   for _, k in ipairs(keys) do
     if not sec[k] or sec[k] == "" then
@@ -365,13 +376,14 @@ function Profile:resolve()
   elseif kind == "ecs_ram_role" then
     err = need(path, sec, name, { "role_name" })
     if err then return nil, err end
-    return _M.ecs_role { role = sec.role_name, endpoint = opts.metadata_endpoint }
+    return build(path, sec._line, _M.ecs_role,
+      { role = sec.role_name, endpoint = opts.metadata_endpoint })
   elseif kind == "ram_role_arn" then
     err = need(path, sec, name, { "access_key_id", "access_key_secret", "role_arn" })
     if err then return nil, err end
-    return _M.ram_role_arn { access_key_id = sec.access_key_id,
+    return build(path, sec._line, _M.ram_role_arn, { access_key_id = sec.access_key_id,
       access_key_secret = sec.access_key_secret, role_arn = sec.role_arn,
-      session_name = sec.role_session_name, sts_endpoint = opts.sts_endpoint }
+      session_name = sec.role_session_name, sts_endpoint = opts.sts_endpoint })
   end
   return nil, file_error(path, sec._lines.type, format("profile '%s' has unknown type '%s'",
     name, tostring(kind)))
@@ -457,13 +469,14 @@ function Cli:resolve()
   elseif mode == "RamRoleArn" then
     err = missing { "access_key_id", "access_key_secret", "ram_role_arn" }
     if err then return nil, err end
-    return _M.ram_role_arn { access_key_id = prof.access_key_id,
+    return build(path, nil, _M.ram_role_arn, { access_key_id = prof.access_key_id,
       access_key_secret = prof.access_key_secret, role_arn = prof.ram_role_arn,
       session_name = prof.ram_session_name ~= "" and prof.ram_session_name or nil,
-      sts_endpoint = opts.sts_endpoint }
+      sts_endpoint = opts.sts_endpoint })
   elseif mode == "EcsRamRole" then
-    return _M.ecs_role { role = prof.ram_role_name ~= "" and prof.ram_role_name or nil,
-      endpoint = opts.metadata_endpoint }
+    return build(path, nil, _M.ecs_role, {
+      role = prof.ram_role_name ~= "" and prof.ram_role_name or nil,
+      endpoint = opts.metadata_endpoint })
   end
   return nil, file_error(path, nil, format("profile '%s' has unsupported mode '%s'",
     name, tostring(mode)))
