@@ -164,10 +164,10 @@ static int parse_xml(lua_State *L, const char *body, size_t len, char *err, size
 
 static int parse_json(lua_State *L, int decode, const char *body, size_t len,
                       char *err, size_t errlen) {
-    size_t at;
+    size_t at = 0;
     /* cjson passes string bytes through unchecked; the API only ever sends UTF-8. */
     if (encode_check_text(body, len, 1, &at) != ENCODE_TEXT_OK) {
-        snprintf(err, errlen, "invalid UTF-8 in JSON body at byte %zu", at);
+        snprintf(err, errlen, "invalid UTF-8 in JSON body at byte %zu", at + 1);
         return -1;
     }
     lua_pushvalue(L, decode);
@@ -180,7 +180,11 @@ static int parse_json(lua_State *L, int decode, const char *body, size_t len,
         return -1;
     }
     lua_pop(L, 1);
-    if (!lua_istable(L, -1)) {
+    /* Every API answer is an object; an array decodes to a table too, so look. */
+    while (at < len && (body[at] == ' ' || body[at] == '\t' || body[at] == '\r' ||
+                        body[at] == '\n'))
+        at++;
+    if (!lua_istable(L, -1) || body[at] != '{') {
         lua_pop(L, 1);
         snprintf(err, errlen, "JSON body is not an object");
         return -1;
