@@ -34,7 +34,7 @@ local function not_found(path)
       " (the API is at /, control endpoints at /__emulator/, metadata at /latest/)."))
 end
 
-function M.handle()
+local function dispatch()
   local path = ngx.var.uri
   local method = ngx.req.get_method()
   if path == "/" then return rpc.handle() end
@@ -42,6 +42,21 @@ function M.handle()
   if name and control.handle(name, method) then return end
   if path:sub(1, 8) == "/latest/" then return metadata.handle(path, method) end
   return not_found(path)
+end
+
+-- A bug in the emulator answers like the service's own failures (500 InternalError,
+-- as JSON) instead of nginx's HTML page, and is logged with its traceback.
+function M.handle()
+  local ok, err = xpcall(dispatch, debug.traceback)
+  if ok then return end
+  ngx.log(ngx.ERR, "emulator error: ", err)
+  if not ngx.headers_sent then
+    response.json(500, render.obj(
+      "RequestId", crypto.uuid(),
+      "HostId", "live.aliyuncs.com",
+      "Code", "InternalError",
+      "Message", "The emulator failed: see its error log."))
+  end
 end
 
 return M
