@@ -109,7 +109,7 @@ static int build_v3(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
         snprintf(err, SIGN_ERRLEN, "too many parameters");
         return -1;
     }
-    if (sign_sha256_hex(o->body.data ? o->body.data : "", o->body.len, o->payload_hash,
+    if (sign_sha256_hex(mac, o->body.data ? o->body.data : "", o->body.len, o->payload_hash,
                         err) != 0)
         return -1;
     ADD(signed_hdrs, &ns, "host", in->host);

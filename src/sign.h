@@ -40,8 +40,8 @@ int sign_v3(sign_mac_t *m, const char *method, const kv_t *query, size_t nq,
             buf_t *canon_query, buf_t *creq, buf_t *sts, buf_t *signed_headers,
             buf_t *tmp, char sig[SIGN_HEXLEN + 1], char err[SIGN_ERRLEN]);
 
-/* Lower-case hex SHA-256 of data (x-acs-content-sha256). */
-int sign_sha256_hex(const void *data, size_t n, char out[SIGN_HEXLEN + 1],
+/* Lower-case hex SHA-256 of data (x-acs-content-sha256), with m's digest context. */
+int sign_sha256_hex(sign_mac_t *m, const void *data, size_t n, char out[SIGN_HEXLEN + 1],
                     char err[SIGN_ERRLEN]);
 
 /* "YYYY-MM-DDThh:mm:ssZ" for a Unix time in seconds. Returns -1 if out of range. */

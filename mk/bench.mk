@@ -1,0 +1,15 @@
+# Benchmarks: baselines in C (plain libcurl, signing alone) and the Lua harness.
+BENCH_CORE := src/buf.c src/encode.c src/sign.c src/request.c
+
+$(BUILD)/bench/curl_loop: bench/curl_loop.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -std=c99 -Wall -Wextra -Werror $< $(shell $(PKG_CONFIG) --cflags --libs libcurl) -o $@
+
+$(BUILD)/bench/sign_cost: bench/sign_cost.c $(BENCH_CORE) $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -std=c99 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -Isrc $< \
+	  $(BENCH_CORE) $(shell $(PKG_CONFIG) --cflags --libs libcrypto) -o $@
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/curl_loop $(BUILD)/bench/sign_cost
+	@BUILD=$(BUILD) LUA=$(LUA) bench/run
