@@ -130,6 +130,44 @@ function helpers.redis()
   error("could not start redis-server")
 end
 
+-- A forward HTTP proxy (nginx) on a free loopback port that logs every request line to
+-- handle.log; handle.url is its address.
+function helpers.proxy()
+  local dir = ("%s/proxy-%d-%d"):format(tmpdir, os.time(), math.random(1e6))
+  os.execute("mkdir -p " .. dir)
+  local port = helpers.free_port()
+  local conf = ([[
+worker_processes 1;
+error_log DIR/error.log warn;
+events { worker_connections 64; }
+http {
+  log_format line '$request';
+  access_log DIR/access.log line;
+  client_body_temp_path DIR/body;
+  proxy_temp_path DIR/tmp;
+  fastcgi_temp_path DIR/fcgi;
+  uwsgi_temp_path DIR/uwsgi;
+  scgi_temp_path DIR/scgi;
+  server {
+    listen 127.0.0.1:PORT;
+    location / { proxy_pass http://$http_host$request_uri; }
+  }
+}
+]]):gsub("DIR", dir):gsub("PORT", tostring(port))
+  local f = assert(io.open(dir .. "/nginx.conf", "w"))
+  f:write(conf)
+  f:close()
+  -- bash: /dev/tcp for the readiness probe; the trap stops nginx with the wrapper.
+  local h = helpers.spawn(("bash -c 'nginx -p %s -c %s/nginx.conf -e %s/error.log "
+    .. "-g \"daemon off; pid %s/nginx.pid;\" & pid=$!; "
+    .. "trap \"kill -TERM $pid; wait $pid; exit 0\" TERM INT; "
+    .. "for i in $(seq 100); do (echo >/dev/tcp/127.0.0.1/%d) 2>/dev/null && echo ready && break; "
+    .. "sleep 0.05; done; wait $pid'"):format(dir, dir, dir, dir, port), "ready")
+  h.url = "http://127.0.0.1:" .. port
+  h.log = dir .. "/access.log"
+  return h
+end
+
 -- HTTP through curl(1), so tests can send requests our client would never build.
 -- Returns status, body, headers text.
 function helpers.curl(args)
