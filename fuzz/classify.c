@@ -170,7 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     x.msg_ok = representable(f[1].s, f[1].n, xml, 1);
     x.rid_ok = representable(f[2].s, f[2].n, xml, 1);
     x.body_xml = xml;
-    x.body_ok = representable(f[0].s, f[0].n, xml, 0) &&
+    x.body_ok = (x.code_number || representable(f[0].s, f[0].n, xml, 0)) &&
                 (!x.has_msg || representable(f[1].s, f[1].n, xml, 0)) &&
                 (!x.has_rid || representable(f[2].s, f[2].n, xml, 0));
     if (xml) buf_adds(&body, (flags & 0x40) ? "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
