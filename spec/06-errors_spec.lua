@@ -29,6 +29,13 @@ describe("errors", function()
       tostring(setmetatable(e, getmetatable(core.error("a", "b")))))
   end)
 
+  it("print as one line whatever the server put in code, message or RequestId", function()
+    local e = core.error("A\nB", "line1\r\nline2\0")
+    e.request_id = "R\n1"
+    e.http_status = 400
+    assert.equal("A B: line1  line2  (HTTP 400, RequestId R 1)", tostring(e))
+  end)
+
   it("never show the secret or the token, even when the server echoes them", function()
     -- A wrong secret with a token: SignatureDoesNotMatch carries the server's string to
     -- sign, which contains the (encoded) token.

@@ -53,6 +53,8 @@ static int l_error(lua_State *L) {
     const char *msg = luaL_checkstring(L, 2);
     long status = (long)luaL_optinteger(L, 3, 0);
     parse_push_error(L, code, msg, status, lua_toboolean(L, 4));
+    lua_pushvalue(L, 2);            /* keep the message whole, NULs included */
+    lua_setfield(L, -2, "message");
     return 1;
 }
 
@@ -133,6 +135,7 @@ CORE_EXPORT int luaopen_aliyun_live_core(lua_State *L) {
     parse_open(L);
     push_decoder(L);
     core_client_open(L);
+    core_limiter_open(L);
     lua_pop(L, 1);
     return 1;
 }

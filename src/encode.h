@@ -21,7 +21,7 @@ typedef struct kv {
 int encode_pct(buf_t *out, const char *s, size_t n);
 
 /* Append "k=v&k=v…" with names and values percent-encoded, sorted by encoded name (byte
- * order; equal names by encoded value). `tmp` is scratch memory owned by the caller.
+ * order; equal names by raw value). `tmp` is scratch memory owned by the caller.
  * Returns 0, or -1 on out of memory or more than ENCODE_MAX_PARAMS parameters. */
 int encode_canonical(buf_t *out, const kv_t *kv, size_t n, buf_t *tmp);
 

@@ -240,7 +240,7 @@ static body_kind_t sniff(const char *b, size_t n) {
     /* An API answer starts with a declaration or its root element; a gateway's error
      * page starts with <!DOCTYPE or <html. */
     if (n - i >= 5 && (strncmp(b + i, "<?xml", 5) == 0)) return BODY_XML;
-    if (n - i >= 2 && (b[i + 1] == '!' || strncasecmp(b + i + 1, "html", 4) == 0))
+    if ((n - i >= 2 && b[i + 1] == '!') || (n - i >= 5 && strncasecmp(b + i + 1, "html", 4) == 0))
         return BODY_MARKUP;
     return BODY_XML;
 }
@@ -312,6 +312,15 @@ hint:
     return 2;
 }
 
+/* Append s with line breaks and other control bytes as spaces: the printed error is
+ * one line whatever the server put in its fields. */
+static void add_oneline(luaL_Buffer *b, lua_State *L, int idx) {
+    size_t n, i;
+    const char *s = lua_tolstring(L, idx, &n);
+    for (i = 0; i < n; i++)
+        luaL_addchar(b, ((unsigned char)s[i] < 0x20 || s[i] == 0x7F) ? ' ' : s[i]);
+}
+
 /* tostring(err): one line, "Code: message (HTTP 400, RequestId …)". */
 static int error_tostring(lua_State *L) {
     luaL_Buffer b;
@@ -321,25 +330,25 @@ static int error_tostring(lua_State *L) {
     lua_getfield(L, 1, "message");
     lua_getfield(L, 1, "http_status");
     lua_getfield(L, 1, "request_id");
-    has_status = lua_isnumber(L, 4);
-    has_rid = lua_isstring(L, 5);
+    has_status = lua_type(L, 4) == LUA_TNUMBER;
+    has_rid = lua_type(L, 5) == LUA_TSTRING;
     luaL_buffinit(L, &b);
-    luaL_addstring(&b, lua_isstring(L, 2) ? lua_tostring(L, 2) : "SDK.Unknown");
-    if (lua_isstring(L, 3) && lua_rawlen(L, 3) > 0) {
-        const char *m = lua_tostring(L, 3);
+    if (lua_type(L, 2) == LUA_TSTRING) add_oneline(&b, L, 2);
+    else luaL_addstring(&b, "SDK.Unknown");
+    if (lua_type(L, 3) == LUA_TSTRING && lua_rawlen(L, 3) > 0) {
         luaL_addstring(&b, ": ");
-        for (; *m; m++) luaL_addchar(&b, (*m == '\n' || *m == '\r') ? ' ' : *m);
+        add_oneline(&b, L, 3);
     }
     if (has_status || has_rid) {
         luaL_addstring(&b, " (");
         if (has_status) {
-            lua_pushfstring(L, "HTTP %d", (int)lua_tointeger(L, 4));
-            luaL_addvalue(&b);
+            char num[32];
+            snprintf(num, sizeof num, "HTTP %ld", (long)lua_tointeger(L, 4));
+            luaL_addstring(&b, num);
         }
         if (has_rid) {
             luaL_addstring(&b, has_status ? ", RequestId " : "RequestId ");
-            lua_pushvalue(L, 5);
-            luaL_addvalue(&b);
+            add_oneline(&b, L, 5);
         }
         luaL_addchar(&b, ')');
     }

@@ -164,13 +164,22 @@ local function secret_forms(creds)
   return forms
 end
 
-local function redact(err, creds)
-  local secrets = secret_forms(creds)
-  for _, t in ipairs { err, type(err.data) == "table" and err.data or nil } do
-    for k, v in pairs(t) do
-      if type(v) == "string" then t[k] = redact_string(v, secrets) end
+local MAX_REDACT_DEPTH = 70   -- deeper than any decoded body (the parsers stop at 64)
+
+local function redact_table(t, secrets, depth)
+  for k, v in pairs(t) do
+    if type(v) == "string" then
+      t[k] = redact_string(v, secrets)
+    elseif type(v) == "table" and depth < MAX_REDACT_DEPTH then
+      redact_table(v, secrets, depth + 1)
     end
   end
+end
+
+-- Every string of the error, however deep in the decoded body (err.data) it sits.
+local function redact(err, creds)
+  local secrets = secret_forms(creds)
+  if secrets[1] then redact_table(err, secrets, 0) end
   return err
 end
 
@@ -314,18 +323,57 @@ local function credentials_or_error(self)
   return creds
 end
 
---- One operation with throttling and retries: the heart of every call.
+-- Every attempt, blocking or concurrent, goes through these three steps: credentials
+-- and limiter key; then, after the answer, limiter feedback and the retry decision.
+local function prepare(self, action)
+  local creds, err = credentials_or_error(self)
+  if not creds then return nil, err end
+  return creds, creds.access_key_id .. "/" .. action
+end
+
+local function succeeded(self, action, key, res, attempt, t0)
+  local limiter = self.limiter
+  if limiter and limiter.feedback then limiter:feedback(key, "ok") end
+  if self.logger then
+    log(self, "debug", "%s attempt %d: OK RequestId=%s (%.1f ms)", action, attempt,
+      res.request_id, (monotonic() - t0) * 1000)
+  end
+end
+
+-- Returns the seconds to wait before the next attempt, or nil to give up with err.
+local function failed(self, action, creds, key, err, attempt, started, refreshed)
+  if creds then redact(err, creds) end
+  err.attempts = attempt
+  local code = err.code
+  local limiter = self.limiter
+  if key and limiter and limiter.feedback and find(code, "^Throttling") then
+    limiter:feedback(key, "throttled")
+  end
+  -- Expired temporary credentials: refresh them once and try again.
+  if not refreshed and find(code, "^InvalidSecurityToken") and self.provider.invalidate then
+    self.provider:invalidate()
+    err.retryable = true
+  end
+  local wait = self.retry:delay(attempt, err, monotonic() - started)
+  if wait then
+    log(self, "debug", "%s attempt %d: %s; retrying in %.3f s", action, attempt,
+      tostring(err), wait)
+  else
+    log(self, "debug", "%s attempt %d: %s", action, attempt, tostring(err))
+  end
+  return wait
+end
+
+--- One operation, blocking: throttled, signed afresh and retried per attempt.
 local function call(self, action, params)
-  local started = monotonic()
-  local attempt = 0
+  local started, attempt, refreshed = monotonic(), 0, false
   while true do
     attempt = attempt + 1
-    local creds, err = credentials_or_error(self)
+    local creds, key = prepare(self, action)
     if not creds then
-      err.attempts = attempt
-      return nil, err
+      key.attempts = attempt
+      return nil, key
     end
-    local key = creds.access_key_id .. "/" .. action
     local limiter = self.limiter
     if limiter then
       local ok, lerr = limiter:acquire(key)
@@ -335,35 +383,170 @@ local function call(self, action, params)
       end
     end
     local t0 = monotonic()
-    local res
-    res, err = self.core:rpc(action, params, creds.access_key_id, creds.access_key_secret,
-      creds.security_token)
+    local res, err = self.core:rpc(action, params, creds.access_key_id,
+      creds.access_key_secret, creds.security_token)
     if res then
-      if limiter and limiter.feedback then limiter:feedback(key, "ok") end
-      log(self, "debug", "%s attempt %d: OK RequestId=%s (%.1f ms)", action, attempt,
-        res.request_id, (monotonic() - t0) * 1000)
+      succeeded(self, action, key, res, attempt, t0)
       return res
     end
-    redact(err, creds)
-    err.attempts = attempt
-    local code = err.code
-    if limiter and limiter.feedback and find(code, "^Throttling") then
-      limiter:feedback(key, "throttled")
-    end
-    -- Expired temporary credentials: refresh once and try again.
-    if find(code, "^InvalidSecurityToken") and self.provider.invalidate and not self.refreshed then
-      self.provider:invalidate()
-      err.retryable = true
-    end
-    local wait = self.retry:delay(attempt, err, monotonic() - started)
-    if not wait then
-      log(self, "debug", "%s attempt %d: %s", action, attempt, tostring(err))
-      return nil, err
-    end
-    log(self, "debug", "%s attempt %d: %s; retrying in %.3f s", action, attempt,
-      tostring(err), wait)
+    local wait = failed(self, action, creds, key, err, attempt, started, refreshed)
+    if not wait then return nil, err end
+    refreshed = refreshed or find(err.code, "^InvalidSecurityToken") ~= nil
     core.sleep(wait)
   end
+end
+
+---------------------------------------------------------------- concurrency --
+-- Many requests in flight on one libcurl multi handle, started at the limiter's pace:
+-- each waits for its own reserved slot, so a batch uses the whole quota and no more.
+-- client:poll drives everything; it never blocks longer than the timeout it is given,
+-- so a game loop can call it with 0 every frame.
+
+local DEFAULT_CONCURRENCY = 16
+
+local function scheduler(self)
+  local s = self.sched
+  if not s then
+    s = { fresh = {}, head = 1, retry = {}, inflight = {}, ninflight = 0, pending = 0,
+          concurrency = DEFAULT_CONCURRENCY }
+    self.sched = s
+  end
+  return s
+end
+
+local function submit(self, action, params, callback)
+  local s = scheduler(self)
+  local op = { action = action, params = params, callback = callback, attempt = 0,
+               started = monotonic(), not_before = 0, done = false }
+  s.fresh[#s.fresh + 1] = op
+  s.pending = s.pending + 1
+  return op
+end
+
+local function finish(s, op, res, err)
+  op.done, op.result, op.err = true, res, err
+  s.pending = s.pending - 1
+  if op.callback then op.callback(res, err, op) end
+end
+
+-- The next op to start: a retry that is due, else the oldest new one.
+local function next_op(s, now)
+  local r = s.retry[1]
+  if r and r.not_before <= now then return r, true end
+  local op = s.fresh[s.head]
+  if op then return op, false end
+  return nil, nil, r and r.not_before
+end
+
+local function take_op(s, from_retry)
+  if from_retry then
+    table.remove(s.retry, 1)
+  else
+    s.fresh[s.head] = nil
+    s.head = s.head + 1
+  end
+end
+
+local function schedule_retry(s, op, wait)
+  op.not_before, op.start_at, op.creds, op.key = monotonic() + wait, nil, nil, nil
+  local retry, i = s.retry, #s.retry
+  while i > 0 and retry[i].not_before > op.not_before do i = i - 1 end
+  table.insert(retry, i + 1, op)
+end
+
+-- Try to start the next op. Returns true to go on, or false and the time the next op
+-- is due (nil when nothing is waiting).
+local function start_next(self, s)
+  local now = monotonic()
+  local op, from_retry, due = next_op(s, now)
+  if not op then return false, due end
+  if not op.creds then
+    op.attempt = op.attempt + 1
+    local creds, key = prepare(self, op.action)
+    if not creds then
+      take_op(s, from_retry)
+      key.attempts = op.attempt
+      finish(s, op, nil, key)
+      return true
+    end
+    op.creds, op.key = creds, key
+  end
+  local limiter = self.limiter
+  if limiter and not op.start_at then
+    local wait, lerr = limiter:reserve(op.key)
+    if not wait then
+      take_op(s, from_retry)
+      lerr.attempts = op.attempt
+      finish(s, op, nil, lerr)
+      return true
+    end
+    op.start_at = now + wait
+  end
+  if op.start_at and op.start_at > now then return false, op.start_at end
+  take_op(s, from_retry)
+  local c = op.creds
+  local id, err = self.core:start(op.action, op.params, c.access_key_id,
+    c.access_key_secret, c.security_token)
+  if id then
+    op.t0 = now
+    s.inflight[id] = op
+    s.ninflight = s.ninflight + 1
+  else
+    local wait = failed(self, op.action, c, op.key, err, op.attempt, op.started)
+    if wait then schedule_retry(s, op, wait) else finish(s, op, nil, err) end
+  end
+  return true
+end
+
+-- Start every op whose turn has come; returns the time the next one is due, if any.
+local function start_due(self, s)
+  while s.ninflight < s.concurrency do
+    local go_on, due = start_next(self, s)
+    if not go_on then return due end
+  end
+end
+
+--- client:poll([timeout]) → number of requests still pending.
+-- Starts what may start, waits at most `timeout` seconds (default 0) for answers, and
+-- completes what finished (calling the callbacks given to the *_async methods).
+function Client:poll(timeout)
+  local s = self.sched
+  if not s or s.pending == 0 then return 0 end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+    argerror("poll", "timeout must be a number >= 0")
+  end
+  local deadline = monotonic() + (timeout or 0)
+  local due = start_due(self, s)
+  local wait = deadline - monotonic()
+  if due and due - monotonic() < wait then wait = due - monotonic() end
+  if wait < 0 then wait = 0 end
+  if s.ninflight == 0 then
+    if wait > 0 then core.sleep(wait) end
+    start_due(self, s)
+    return s.pending
+  end
+  local ids = self.core:poll(wait)
+  for i = 1, #ids do
+    local id = ids[i]
+    local op = s.inflight[id]
+    s.inflight[id] = nil
+    s.ninflight = s.ninflight - 1
+    local res, err = self.core:collect(id)
+    if res then
+      succeeded(self, op.action, op.key, res, op.attempt, op.t0)
+      finish(s, op, res)
+    else
+      local w = failed(self, op.action, op.creds, op.key, err, op.attempt, op.started)
+      if w then schedule_retry(s, op, w) else finish(s, op, nil, err) end
+    end
+  end
+  start_due(self, s)
+  return s.pending
+end
+
+--- client:pending() → requests submitted and not yet completed.
+function Client:pending()
+  return self.sched and self.sched.pending or 0
 end
 
 local STREAM_FIELDS = { domain = true, app = true, stream = true }
@@ -387,6 +570,78 @@ function Client:resume(args)
   local params, err = stream_params("resume", args, STREAM_FIELDS)
   if not params then return nil, err end
   return call(self, "ResumeLiveStream", params)
+end
+
+local function check_callback(fn, cb)
+  if cb ~= nil and type(cb) ~= "function" then
+    argerror(fn, "callback must be a function", 3)
+  end
+end
+
+--- client:resume_async(args [, callback]) → op | nil, err
+-- Starts a resume without waiting; client:poll() drives it. When it completes,
+-- op.done is true, op.result / op.err are set and callback(result, err, op) is called.
+function Client:resume_async(args, callback)
+  check_callback("resume_async", callback)
+  local params, err = stream_params("resume_async", args, STREAM_FIELDS)
+  if not params then return nil, err end
+  return submit(self, "ResumeLiveStream", params, callback)
+end
+
+--- client:resume_many(list, {concurrency = N, on_progress = fn}) → entries, summary
+-- Resumes every {domain=, app=, stream=} of list with up to N requests in flight, at the
+-- limiter's pace, with retries. entries[i] = {ok=, result=, err=, attempts=} in input
+-- order; summary = {ok = count, failed = count}. on_progress(done, total, i, entry) is
+-- called as each item completes. Items with bad values fail without being sent; a
+-- succeeded item is never sent again.
+function Client:resume_many(list, opts)
+  if type(list) ~= "table" then argerror("resume_many", "expects a list of streams") end
+  opts = opts or {}
+  check_fields("resume_many", "options", opts, { concurrency = true, on_progress = true })
+  local concurrency = opts.concurrency or DEFAULT_CONCURRENCY
+  if type(concurrency) ~= "number" or concurrency < 1 or concurrency > 256
+      or concurrency % 1 ~= 0 then
+    argerror("resume_many", "'concurrency' must be an integer from 1 to 256")
+  end
+  local on_progress = opts.on_progress
+  check_callback("resume_many", on_progress)
+
+  local total = #list
+  local params, entries, done = {}, {}, 0
+  local summary = { ok = 0, failed = 0 }
+  for i = 1, total do   -- check everything before sending anything
+    local item = list[i]
+    if type(item) ~= "table" then
+      argerror("resume_many", format("item %d must be a table, got %s", i, type(item)))
+    end
+    local p, err = stream_params("resume_many", item, STREAM_FIELDS)
+    params[i] = p or err
+  end
+  local function complete(i, res, err, attempts)
+    entries[i] = { ok = res ~= nil, result = res, err = err, attempts = attempts }
+    if res then summary.ok = summary.ok + 1 else summary.failed = summary.failed + 1 end
+    done = done + 1
+    if on_progress then on_progress(done, total, i, entries[i]) end
+  end
+  local s = scheduler(self)
+  local saved = s.concurrency
+  s.concurrency = concurrency
+  for i = 1, total do
+    local p = params[i]
+    if p.code then
+      complete(i, nil, p, 0)
+    else
+      submit(self, "ResumeLiveStream", p, function(res, err, op)
+        complete(i, res, err, op.attempt)
+      end)
+    end
+  end
+  local ok, e = pcall(function()
+    while self:poll(1) > 0 do end
+  end)
+  s.concurrency = saved
+  if not ok then error(e, 0) end
+  return entries, summary
 end
 
 local FORBID_FIELDS = { domain = true, app = true, stream = true, resume_time = true,
@@ -420,6 +675,67 @@ function Client:forbid(args)
     params.Oneshot = args.oneshot and "yes" or "no"
   end
   return call(self, "ForbidLiveStream", params)
+end
+
+local BLOCKLIST_FIELDS = { domain = true, page = true, page_size = true }
+local MAX_PAGE_SIZE = 3000
+
+local function integer_field(fn, name, v, lo, hi)
+  if v == nil then return nil end
+  if type(v) ~= "number" then argerror(fn, format("'%s' must be a number, got %s", name, type(v)), 3) end
+  if v % 1 ~= 0 or v < lo or v > hi then
+    return nil, invalid(name, format("must be an integer from %d to %d", lo, hi))
+  end
+  return v
+end
+
+--- client:blocklist{domain=, page=?, page_size=?} → page | nil, err
+-- One page of the domain's block list (DescribeLiveStreamsBlockList): page.streams is
+-- the list of "domain/app/stream" (always a list, in JSON and XML alike), with
+-- page.page, page.page_size, page.total, page.pages and page.request_id.
+function Client:blocklist(args)
+  check_fields("blocklist", "fields", args, BLOCKLIST_FIELDS)
+  local domain, err = check_domain("blocklist", args.domain)
+  if not domain then return nil, err end
+  local page, page_size
+  page, err = integer_field("blocklist", "page", args.page, 1, 2^31 - 1)
+  if err then return nil, err end
+  page_size, err = integer_field("blocklist", "page_size", args.page_size, 1, MAX_PAGE_SIZE)
+  if err then return nil, err end
+  local res
+  res, err = call(self, "DescribeLiveStreamsBlockList", { DomainName = domain,
+    PageNum = page and format("%d", page), PageSize = page_size and format("%d", page_size) })
+  if not res then return nil, err end
+  local urls = type(res.StreamUrls) == "table" and res.StreamUrls.StreamUrl or {}
+  if type(urls) == "string" then urls = { urls } end   -- XML: one element is not a list
+  res.streams = urls
+  res.page = tonumber(res.PageNum) or page or 1
+  res.page_size = tonumber(res.PageSize) or page_size
+  res.total = tonumber(res.TotalNum) or #urls
+  res.pages = tonumber(res.TotalPage) or 1
+  return res
+end
+
+--- for url, err in client:each_blocked{domain=, page_size=?} do … end
+-- Every blocked stream of the domain, fetching pages as it goes. On a failure the
+-- loop sees (false, err) once and then ends.
+function Client:each_blocked(args)
+  check_fields("each_blocked", "fields", args, { domain = true, page_size = true })
+  local page, pages, items, i, finished = 0, 1, {}, 0, false
+  local page_size = args.page_size or MAX_PAGE_SIZE
+  return function()
+    if finished then return nil end
+    i = i + 1
+    if i > #items then
+      if page >= pages and page > 0 then finished = true return nil end
+      page = page + 1
+      local res, err = self:blocklist { domain = args.domain, page = page, page_size = page_size }
+      if not res then finished = true return false, err end
+      items, i, pages = res.streams, 1, res.pages
+      if #items == 0 then finished = true return nil end
+    end
+    return items[i]
+  end
 end
 
 -- Operation parameters for call/presign: string names, scalar values as strings.
