@@ -1,0 +1,182 @@
+/* In-memory limiter stores: `local` (a table owned by one limiter object) and `process`
+ * (one table for every lua_State and thread of the process, behind a mutex — the one
+ * piece of C state the module shares process-wide). Both grow from 16 slots up to
+ * MAP_MAX_SLOTS and drop keys whose TAT has passed before growing, so memory follows
+ * the number of keys in use, never the number of calls. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "limiter.h"
+
+#define MAP_MIN_SLOTS 16u
+#define MAP_MAX_SLOTS (1u << 16)   /* 49152 live keys before sweeping, 65535 at most */
+
+typedef struct map {
+    limiter_slot_t  *slots;        /* NULL until the first take */
+    uint32_t         n;
+    limiter_counts_t counts;
+} map_t;
+
+static int64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Below the cap the table is kept under 3/4 full (it grows instead); at the cap it
+ * may fill up, sweeping expired keys first. */
+static void map_view(map_t *m, limiter_table_t *t) {
+    t->slots = m->slots;
+    t->n = m->n;
+    t->counts = &m->counts;
+    t->sweep_at = m->n / 4 * 3;
+    t->max_filled = m->n < MAP_MAX_SLOTS ? t->sweep_at : m->n - 1;
+}
+
+static int map_grow(map_t *m, int64_t now, char *err) {
+    map_t bigger;
+    limiter_table_t to, from;
+    bigger.n = m->n ? m->n * 2 : MAP_MIN_SLOTS;
+    bigger.counts.filled = bigger.counts.used = bigger.counts.skip = 0;
+    bigger.slots = calloc(bigger.n, sizeof *bigger.slots);
+    if (!bigger.slots) {
+        snprintf(err, LIMITER_ERRLEN, "limiter: out of memory");
+        return -1;
+    }
+    if (m->slots) {
+        map_view(&bigger, &to);
+        map_view(m, &from);
+        /* Cannot fail: at most 3/4 of n live keys go into 2n slots. */
+        if (limiter_table_copy(&to, &from, now) != 0) {
+            free(bigger.slots);
+            snprintf(err, LIMITER_ERRLEN, "limiter: table rehash failed");
+            return -1;
+        }
+    }
+    free(m->slots);
+    *m = bigger;
+    return 0;
+}
+
+static int map_take(map_t *m, const char *key, size_t klen, const limiter_req_t *r,
+                    int64_t now, limiter_res_t *out, char *err) {
+    limiter_table_t t;
+    if (!m->slots && map_grow(m, now, err) != 0) return -1;
+    for (;;) {
+        map_view(m, &t);
+        if (limiter_table_take(&t, key, klen, r, now, out) == 0) return 0;
+        if (m->n >= MAP_MAX_SLOTS) {
+            snprintf(err, LIMITER_ERRLEN, "limiter: too many keys (%u live)", m->counts.used);
+            return -1;
+        }
+        if (map_grow(m, now, err) != 0) return -1;
+    }
+}
+
+static void map_remove(map_t *m, const char *key, size_t klen) {
+    limiter_table_t t;
+    if (!m->slots) return;
+    map_view(m, &t);
+    limiter_table_remove(&t, key, klen);
+}
+
+/* ----------------------------------------------------------------------- local --- */
+
+typedef struct local_store {
+    limiter_store_t base;
+    map_t           map;
+} local_store_t;
+
+static int local_take(limiter_store_t *s, const char *key, size_t klen,
+                      const limiter_req_t *r, limiter_res_t *out, char *err) {
+    local_store_t *ls = (local_store_t *)s;
+    int64_t now = r->now_ns == LIMITER_NOW_STORE ? monotonic_ns() : r->now_ns;
+    return map_take(&ls->map, key, klen, r, now, out, err);
+}
+
+static int local_reset(limiter_store_t *s, const char *key, size_t klen, char *err) {
+    (void)err;
+    map_remove(&((local_store_t *)s)->map, key, klen);
+    return 0;
+}
+
+static void local_close(limiter_store_t *s) {
+    local_store_t *ls = (local_store_t *)s;
+    free(ls->map.slots);
+    free(ls);
+}
+
+static const limiter_ops_t local_ops = { local_take, local_reset, local_close };
+
+limiter_status_t limiter_local_open(limiter_store_t **out, char *err) {
+    local_store_t *ls = calloc(1, sizeof *ls);
+    if (!ls) {
+        snprintf(err, LIMITER_ERRLEN, "limiter: out of memory");
+        return LIMITER_EFAIL;
+    }
+    ls->base.ops = &local_ops;
+    strcpy(ls->base.name, "local");
+    *out = &ls->base;
+    return LIMITER_OK;
+}
+
+/* --------------------------------------------------------------------- process --- */
+
+static struct {
+    pthread_mutex_t lock;
+    map_t           map;
+} process = { PTHREAD_MUTEX_INITIALIZER, { NULL, 0, { 0, 0, 0 } } };
+
+/* The clock is read inside the lock, so grants in lock order have ordered times. */
+static int process_take(limiter_store_t *s, const char *key, size_t klen,
+                        const limiter_req_t *r, limiter_res_t *out, char *err) {
+    int rc;
+    (void)s;
+    pthread_mutex_lock(&process.lock);
+    rc = map_take(&process.map, key, klen, r,
+                  r->now_ns == LIMITER_NOW_STORE ? monotonic_ns() : r->now_ns, out, err);
+    pthread_mutex_unlock(&process.lock);
+    return rc;
+}
+
+static int process_reset(limiter_store_t *s, const char *key, size_t klen, char *err) {
+    (void)s; (void)err;
+    pthread_mutex_lock(&process.lock);
+    map_remove(&process.map, key, klen);
+    pthread_mutex_unlock(&process.lock);
+    return 0;
+}
+
+/* A handle is only a view: the table outlives every limiter object, so a key's state
+ * survives objects being dropped and made again. */
+static void process_close(limiter_store_t *s) { free(s); }
+
+static const limiter_ops_t process_ops = { process_take, process_reset, process_close };
+
+limiter_status_t limiter_process_open(limiter_store_t **out, char *err) {
+    limiter_store_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, LIMITER_ERRLEN, "limiter: out of memory");
+        return LIMITER_EFAIL;
+    }
+    s->ops = &process_ops;
+    strcpy(s->name, "process");
+    *out = s;
+    return LIMITER_OK;
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+/* When the module is unloaded (the last lua_State that loaded it closed, or exit), the
+ * table goes with it. Locked: another thread may still be inside a take at exit. */
+__attribute__((destructor)) static void process_unload(void) {
+    pthread_mutex_lock(&process.lock);
+    free(process.map.slots);
+    process.map.slots = NULL;
+    process.map.n = 0;
+    process.map.counts.filled = process.map.counts.used = process.map.counts.skip = 0;
+    pthread_mutex_unlock(&process.lock);
+}
+#endif
