@@ -1,0 +1,362 @@
+/* Limiter store `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`: the TATs of a whole fleet
+ * in one Redis. Each decision is one server-side script (atomic on the server) that
+ * reads the server's TIME, so hosts whose clocks disagree still agree on the spacing,
+ * and sets an expiry so that idle keys vanish.
+ *
+ * The connection is synchronous (hiredis), made on the first decision, with connect
+ * and command timeouts. Any transport failure drops it (a reply may still be in
+ * flight) and the next decision reconnects. Failures are returned as messages, never
+ * raised; the password appears in none of them, nor in the store's name. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+#include <openssl/evp.h>
+
+#include "limiter.h"
+
+#define REDIS_KEY_PREFIX "aliyun-live:"
+#define REDIS_DEFAULT_PORT 6379
+#define REDIS_DEFAULT_TIMEOUT 1.0
+
+/* GCRA in microseconds (TIME's resolution; µs since the epoch fit a double exactly).
+ * ARGV: interval, tau, reserve (0/1), max_wait (-1: none). Returns {wait, outcome}
+ * with outcome 0 granted, 1 denied, 2 too long — limiter_outcome_t's values. The TAT
+ * is written with %.0f because Lua 5.1 would print it in 14 significant digits. */
+static const char script[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local interval = tonumber(ARGV[1])\n"
+    "local tau = tonumber(ARGV[2])\n"
+    "local reserve = ARGV[3] == '1'\n"
+    "local max_wait = tonumber(ARGV[4])\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1])) or now\n"
+    "if tat < now then tat = now end\n"
+    "local wait = tat - tau - now\n"
+    "if wait < 0 then wait = 0 end\n"
+    "if wait > 0 and max_wait >= 0 and wait > max_wait then return {wait, 2} end\n"
+    "if wait > 0 and not reserve then return {wait, 1} end\n"
+    "tat = tat + interval\n"
+    "redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX',\n"
+    "           math.floor((tat - now) / 1000) + 1)\n"
+    "return {wait, 0}\n";
+
+typedef struct redis_store {
+    limiter_store_t base;
+    redisContext   *c;            /* NULL: connect on the next decision */
+    struct timeval  tv;
+    int             port;
+    long            db;
+    char            host[100];
+    char            user[64];
+    char            pass[256];    /* "" = no AUTH */
+    char            sha[41];      /* of `script`, for EVALSHA */
+} redis_store_t;
+
+/* Wipe the password before the memory goes back to the allocator. */
+static void wipe(char *p, size_t n) {
+    volatile char *v = p;
+    while (n--) *v++ = 0;
+}
+
+/* ------------------------------------------------------------- URL parsing --- */
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode s[0..n) into out (cap bytes with the NUL); -1 when malformed/long. */
+static int pct_decode(const char *s, size_t n, char *out, size_t cap) {
+    size_t i, o = 0;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= n) return -1;
+            hi = hexval(s[i + 1]);
+            lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0) return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (c == '\0' || o + 1 >= cap) return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int parse_uint(const char *s, size_t n, long max, long *out) {
+    long v = 0;
+    size_t i;
+    if (n == 0 || n > 9) return -1;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+/* redis://[USER:PASSWORD@]HOST[:PORT][/DB], HOST a name, an IPv4 address or [IPv6]. */
+static int parse_url(redis_store_t *s, const char *url, const char **why) {
+    const char *p = url + 8, *at, *end, *slash, *colon, *hend;
+    long port = REDIS_DEFAULT_PORT;
+    end = p + strlen(p);
+    slash = strchr(p, '/');
+    at = NULL;
+    /* The userinfo ends at the last '@' before the path. */
+    for (colon = p; colon < (slash ? slash : end); colon++)
+        if (*colon == '@') at = colon;
+    if (at) {
+        const char *sep = memchr(p, ':', (size_t)(at - p));
+        if (!sep) { *why = "redis URL credentials must be USER:PASSWORD (USER may be empty)"; return -1; }
+        if (pct_decode(p, (size_t)(sep - p), s->user, sizeof s->user) != 0 ||
+            pct_decode(sep + 1, (size_t)(at - sep - 1), s->pass, sizeof s->pass) != 0) {
+            *why = "redis URL credentials are malformed or too long";
+            return -1;
+        }
+        p = at + 1;
+    }
+    hend = slash ? slash : end;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(hend - p));
+        if (!rb || rb == p + 1) { *why = "redis URL has a malformed [IPv6] host"; return -1; }
+        if ((size_t)(rb - p - 1) >= sizeof s->host) { *why = "redis URL host is too long"; return -1; }
+        memcpy(s->host, p + 1, (size_t)(rb - p - 1));
+        s->host[rb - p - 1] = '\0';
+        colon = rb + 1 < hend && rb[1] == ':' ? rb + 1 : NULL;
+        if (!colon && rb + 1 != hend) { *why = "redis URL has junk after the host"; return -1; }
+    } else {
+        colon = memchr(p, ':', (size_t)(hend - p));
+        if ((colon ? colon : hend) == p) { *why = "redis URL needs a host"; return -1; }
+        if ((size_t)((colon ? colon : hend) - p) >= sizeof s->host) { *why = "redis URL host is too long"; return -1; }
+        memcpy(s->host, p, (size_t)((colon ? colon : hend) - p));
+        s->host[(colon ? colon : hend) - p] = '\0';
+    }
+    if (colon && (parse_uint(colon + 1, (size_t)(hend - colon - 1), 65535, &port) != 0 || port == 0)) {
+        *why = "redis URL port must be 1 to 65535";
+        return -1;
+    }
+    s->port = (int)port;
+    s->db = 0;
+    if (slash && slash + 1 != end && parse_uint(slash + 1, (size_t)(end - slash - 1), 1000000, &s->db) != 0) {
+        *why = "redis URL database must be a number";
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- connection --- */
+
+static void drop(redis_store_t *s) {
+    if (s->c) redisFree(s->c);
+    s->c = NULL;
+}
+
+/* Every message starts with the server it concerns; what and msg are bounded. */
+static void fail(redis_store_t *s, char *err, const char *what, const char *msg, size_t len) {
+    snprintf(err, LIMITER_ERRLEN, "redis %.99s:%d: %.20s%s%.*s", s->host, s->port, what,
+             what[0] ? ": " : "", (int)(len > 120 ? 120 : len), msg);
+}
+
+/* Describe a failed context; a read that timed out shows as EAGAIN in hiredis 0.14. */
+static void context_error(redis_store_t *s, redisContext *c, const char *what, char *err) {
+    const char *msg = c && c->err ? c->errstr : "out of memory";
+    if (c && c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                                        errno == EINPROGRESS))
+        msg = "timed out";
+    fail(s, err, what, msg, strlen(msg));
+}
+
+/* Run a command on the fresh context c; -1 with err set unless it answered OK. */
+static int setup_command(redis_store_t *s, redisContext *c, const char *what, int argc,
+                         const char **argv, char *err) {
+    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+    if (!r) { context_error(s, c, what, err); return -1; }
+    if (r->type == REDIS_REPLY_ERROR) {
+        fail(s, err, what, r->str, r->len);
+        freeReplyObject(r);
+        return -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+static int connect_now(redis_store_t *s, char *err) {
+    redisContext *c = redisConnectWithTimeout(s->host, s->port, s->tv);
+    char db[16];
+    if (!c || c->err) {
+        context_error(s, c, "connect", err);
+        if (c) redisFree(c);
+        return -1;
+    }
+    if (redisSetTimeout(c, s->tv) != REDIS_OK) {
+        context_error(s, c, "set timeout", err);
+        redisFree(c);
+        return -1;
+    }
+    if (s->pass[0]) {
+        const char *auth2[2] = { "AUTH", s->pass }, *auth3[3] = { "AUTH", s->user, s->pass };
+        if (s->user[0] ? setup_command(s, c, "AUTH", 3, auth3, err)
+                       : setup_command(s, c, "AUTH", 2, auth2, err)) {
+            redisFree(c);
+            return -1;
+        }
+    }
+    if (s->db) {
+        const char *sel[2] = { "SELECT", db };
+        snprintf(db, sizeof db, "%ld", s->db);
+        if (setup_command(s, c, "SELECT", 2, sel, err) != 0) {
+            redisFree(c);
+            return -1;
+        }
+    }
+    s->c = c;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the ops --- */
+
+static int redis_take(limiter_store_t *base, const char *key, size_t klen,
+                      const limiter_req_t *r, limiter_res_t *out, char *err) {
+    redis_store_t *s = (redis_store_t *)base;
+    char k[sizeof REDIS_KEY_PREFIX + LIMITER_KEY_MAX], a1[24], a2[24], a4[24];
+    const char *argv[8];
+    size_t argl[8];
+    redisReply *rep;
+    int i, attempt;
+    long long wait_us, outcome;
+
+    memcpy(k, REDIS_KEY_PREFIX, sizeof REDIS_KEY_PREFIX - 1);
+    memcpy(k + sizeof REDIS_KEY_PREFIX - 1, key, klen);
+    /* µs: the interval rounded up, tolerance and max_wait rounded down (all stricter). */
+    snprintf(a1, sizeof a1, "%lld", (long long)((r->interval_ns + 999) / 1000));
+    snprintf(a2, sizeof a2, "%lld", (long long)(r->tau_ns / 1000));
+    snprintf(a4, sizeof a4, "%lld", r->max_wait_ns < 0 ? -1LL : (long long)(r->max_wait_ns / 1000));
+    argv[0] = "EVALSHA"; argv[1] = s->sha; argv[2] = "1";
+    argv[3] = k; argv[4] = a1; argv[5] = a2; argv[6] = r->reserve ? "1" : "0"; argv[7] = a4;
+    for (i = 0; i < 8; i++) argl[i] = strlen(argv[i]);
+    argl[3] = sizeof REDIS_KEY_PREFIX - 1 + klen;
+
+    if (!s->c && connect_now(s, err) != 0) return -1;
+    for (attempt = 0; ; attempt++) {
+        rep = redisCommandArgv(s->c, 8, argv, argl);
+        if (!rep) {
+            context_error(s, s->c, "script", err);
+            drop(s);
+            return -1;
+        }
+        /* The server forgot the script (restart, SCRIPT FLUSH): send it in full once;
+         * EVAL caches it again for the following EVALSHAs. */
+        if (attempt == 0 && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(rep);
+            argv[0] = "EVAL"; argl[0] = 4;
+            argv[1] = script; argl[1] = sizeof script - 1;
+            continue;
+        }
+        break;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        fail(s, err, "", rep->str, rep->len);
+        freeReplyObject(rep);
+        return -1;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER ||
+        rep->element[1]->type != REDIS_REPLY_INTEGER ||
+        rep->element[1]->integer < 0 || rep->element[1]->integer > 2) {
+        fail(s, err, "", "unexpected reply to the limiter script", 38);
+        freeReplyObject(rep);
+        return -1;
+    }
+    wait_us = rep->element[0]->integer;
+    outcome = rep->element[1]->integer;
+    freeReplyObject(rep);
+    out->wait_ns = wait_us > 0 ? (int64_t)wait_us * 1000 : 0;
+    out->outcome = (limiter_outcome_t)outcome;
+    return 0;
+}
+
+static int redis_reset(limiter_store_t *base, const char *key, size_t klen, char *err) {
+    redis_store_t *s = (redis_store_t *)base;
+    char k[sizeof REDIS_KEY_PREFIX + LIMITER_KEY_MAX];
+    const char *argv[2] = { "DEL", k };
+    size_t argl[2] = { 3, sizeof REDIS_KEY_PREFIX - 1 + klen };
+    redisReply *rep;
+    memcpy(k, REDIS_KEY_PREFIX, sizeof REDIS_KEY_PREFIX - 1);
+    memcpy(k + sizeof REDIS_KEY_PREFIX - 1, key, klen);
+    if (!s->c && connect_now(s, err) != 0) return -1;
+    if (!(rep = redisCommandArgv(s->c, 2, argv, argl))) {
+        context_error(s, s->c, "DEL", err);
+        drop(s);
+        return -1;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        fail(s, err, "", rep->str, rep->len);
+        freeReplyObject(rep);
+        return -1;
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
+static void redis_close(limiter_store_t *base) {
+    redis_store_t *s = (redis_store_t *)base;
+    drop(s);
+    wipe(s->pass, sizeof s->pass);
+    free(s);
+}
+
+static const limiter_ops_t redis_ops = { redis_take, redis_reset, redis_close };
+
+static int script_sha1(char out[41]) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, i;
+    if (EVP_Digest(script, sizeof script - 1, md, &n, EVP_sha1(), NULL) != 1 || n != 20)
+        return -1;
+    for (i = 0; i < n; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+limiter_status_t limiter_redis_open(const char *url, const limiter_opts_t *o,
+                                    limiter_store_t **out, char *err) {
+    double t = o && o->timeout > 0 ? o->timeout : REDIS_DEFAULT_TIMEOUT;
+    const char *why = NULL;
+    redis_store_t *s;
+    if (!(t > 0 && t <= 3600)) {
+        snprintf(err, LIMITER_ERRLEN, "redis 'timeout' must be between 0 and 3600 seconds");
+        return LIMITER_EARG;
+    }
+    if (!(s = calloc(1, sizeof *s))) {
+        snprintf(err, LIMITER_ERRLEN, "limiter: out of memory");
+        return LIMITER_EFAIL;
+    }
+    s->base.ops = &redis_ops;
+    if (parse_url(s, url, &why) != 0) {
+        snprintf(err, LIMITER_ERRLEN, "%s", why);
+        redis_close(&s->base);
+        return LIMITER_EARG;
+    }
+    if (script_sha1(s->sha) != 0) {
+        snprintf(err, LIMITER_ERRLEN, "limiter: SHA-1 unavailable");
+        redis_close(&s->base);
+        return LIMITER_EFAIL;
+    }
+    s->tv.tv_sec = (time_t)t;
+    s->tv.tv_usec = (suseconds_t)((t - floor(t)) * 1e6);
+    snprintf(s->base.name, sizeof s->base.name, "redis://%.63s%s%s%.99s%s:%d/%ld",
+             s->user, s->user[0] || s->pass[0] ? ":***@" : "", strchr(s->host, ':') ? "[" : "",
+             s->host, strchr(s->host, ':') ? "]" : "", s->port, s->db);
+    *out = &s->base;
+    return LIMITER_OK;
+}
