@@ -204,4 +204,25 @@ if ok and busted.subscribe then
   busted.subscribe({ "suite", "end" }, function() helpers.stop_all() return nil, true end)
 end
 
+-- A private redis-server like helpers.redis, waiting for the readiness line that
+-- Redis 7 logs at notice level (helpers.redis asks for --loglevel warning, under which
+-- that line never comes). opts: port (default a free one), args (extra arguments).
+-- Returns a handle with .port, .url ("redis://127.0.0.1:PORT") and :stop().
+function helpers.redis_server(opts)
+  opts = opts or {}
+  for _ = 1, 5 do
+    local port = opts.port or helpers.free_port()
+    local ok, h = pcall(helpers.spawn, ("redis-server --bind 127.0.0.1 --port %d --save '' "
+      .. "--appendonly no --protected-mode yes --loglevel notice --dir %s %s")
+      :format(port, tmpdir, opts.args or ""), "Ready to accept connections", 10)
+    if ok then
+      h.port = port
+      h.url = ("redis://127.0.0.1:%d"):format(port)
+      return h
+    end
+    if opts.port or not tostring(h):match("Address already in use") then error(h) end
+  end
+  error("could not start redis-server")
+end
+
 return helpers
