@@ -1,0 +1,26 @@
+# Test hosts of the limiter specs (spec/20-limiter_spec.lua). Included by the Makefile
+# after its variables (BUILD, CC, WARN, LUA_CFLAGS, DEPS_LIBS, MODULE); the spec also
+# builds them on its own with `make -f Makefile -f mk/limiter-tests.mk limiter-test-hosts`,
+# which the guard below makes harmless when the Makefile includes this file already.
+ifndef LIMITER_TESTS_MK
+LIMITER_TESTS_MK := 1
+
+LUA_LIBS     ?= $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null)
+LIMITER_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/limiter*.c))
+HOST_CFLAGS  := $(WARN) -D_POSIX_C_SOURCE=200809L $(CFLAGS)
+
+.PHONY: limiter-test-hosts
+limiter-test-hosts: $(MODULE) $(BUILD)/spec/threads $(BUILD)/spec/shm_hold
+
+# Threads, each with its own lua_State, sharing the `process` store. Links liblua itself
+# (it is a host program, unlike the module).
+$(BUILD)/spec/threads: spec/c/threads.c mk/limiter-tests.mk
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) $(LUA_CFLAGS) $< -o $@ $(LUA_LIBS) -lpthread -lm
+
+# A process that dies holding the shm store's lock.
+$(BUILD)/spec/shm_hold: spec/c/shm_hold.c $(LIMITER_OBJS) mk/limiter-tests.mk
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -Isrc $< $(LIMITER_OBJS) -o $@ $(DEPS_LIBS)
+
+endif

@@ -1,0 +1,846 @@
+-- The rate limiter: GCRA on an injected clock, the stores (local, process across
+-- threads, shm across processes — one of them killed holding the lock —, redis across
+-- objects and processes), fail-open, the adaptive rate, option checks.
+--
+-- Spacing is asserted from recorded grant times, never from wall-clock totals: a grant
+-- time is either the clock value the limiter was given, or the [before, after] interval
+-- around the call that got it (which only widens under load, in the safe direction).
+local core = require "aliyun.live.core"
+local throttle = require "aliyun.live.throttle"
+local helpers = require "helpers"
+
+local LUA = os.getenv("LUA") or "lua5.4"
+local EPS = 2e-9                      -- printing times with %.9f
+
+local function interval(rate) return math.ceil(1e9 / rate) / 1e9 end
+
+local function unique(prefix)
+  return ("%s_%d_%d"):format(prefix, math.floor(core.now() * 1000) % 100000000, math.random(1e6))
+end
+
+local function shm_file(name) return "/dev/shm/aliyun-live-" .. name end
+
+-- Smallest gap between sorted times.
+local function min_gap(times)
+  local s = {}
+  for i = 1, #times do s[i] = times[i] end
+  table.sort(s)
+  local m = math.huge
+  for i = 2, #s do m = math.min(m, s[i] - s[i - 1]) end
+  return m, s
+end
+
+-- Grants known only as [before, after] intervals: two grants g_i < g_j at least T apart
+-- imply a_j - b_i >= T. Returns the smallest such separation over all pairs.
+local function min_separation(pairs_)
+  local m = math.huge
+  for i = 1, #pairs_ do
+    for j = i + 1, #pairs_ do
+      local bi, ai, bj, aj = pairs_[i][1], pairs_[i][2], pairs_[j][1], pairs_[j][2]
+      m = math.min(m, math.max(aj - bi, ai - bj))
+    end
+  end
+  return m
+end
+
+-- "T0 1.5 2.5" / "G 1.5:1.6 …" lines → list of numbers or of {before, after}.
+local function parse_grants(text, tag)
+  local times, spans, lines = {}, {}, 0
+  for line in text:gmatch("[^\n]+") do
+    if line:match("^" .. tag) then
+      lines = lines + 1
+      for tok in line:gmatch("%S+") do
+        local b, a = tok:match("^([%d%.]+):([%d%.]+)$")
+        if b then spans[#spans + 1] = { tonumber(b), tonumber(a) }
+        elseif tonumber(tok) then times[#times + 1] = tonumber(tok) end
+      end
+    end
+  end
+  return times, spans, lines
+end
+
+-- The directory the module was loaded from: build/<lua>/.
+local function build_dir()
+  local path = assert(package.searchpath("aliyun.live.core", package.cpath))
+  return (path:gsub("/aliyun/live/core%.so$", ""))
+end
+
+-- Build the C test hosts (mk/limiter-tests.mk) for this build directory.
+local function test_host(name)
+  local build = build_dir()
+  local bin = build .. "/spec/" .. name
+  local out, ok = helpers.run(("make --no-print-directory -s -f Makefile -f mk/limiter-tests.mk "
+    .. "BUILD=%s %s 2>&1"):format(helpers.sh_quote(build), helpers.sh_quote(bin)))
+  assert(ok, "could not build " .. bin .. ":\n" .. out)
+  return bin
+end
+
+-- The worker run by separate processes: takes N slots of KEY from STORE, starting at
+-- the monotonic instant START, and prints "ready", the grants, then "done".
+local WORKER = [[
+local cpath, store, key, n, rate, mode, start = ...
+package.cpath = cpath
+n, rate, start = tonumber(n), tonumber(rate), tonumber(start)
+local core = require "aliyun.live.core"
+local lim = assert(core.limiter(store))
+io.stdout:setvbuf("no")
+print("ready")
+local fmt, out = string.format, {}
+local deadline = start + 60
+while core.monotonic() < start do core.sleep(0.001) end
+while #out < n do
+  local now = core.monotonic()
+  if now > deadline then error("no progress after 60 s") end
+  if mode == "try" then
+    local w = assert(lim:take(key, rate, 1, false, now))
+    if w == 0 then out[#out + 1] = fmt("%.9f", now) end
+  else
+    local w = assert(lim:take(key, rate, 1, false))
+    if w == 0 then out[#out + 1] = fmt("%.9f:%.9f", now, core.monotonic()) end
+  end
+end
+print("G " .. table.concat(out, " "))
+print("done")
+]]
+
+local worker_file
+local function worker_path()
+  if not worker_file then
+    worker_file = os.tmpname()
+    local f = assert(io.open(worker_file, "w"))
+    f:write(WORKER)
+    f:close()
+  end
+  return worker_file
+end
+
+-- Start `count` worker processes; returns their helpers.spawn handles (each "ready").
+local function start_workers(count, store, key, n, rate, mode, start)
+  local hs = {}
+  for i = 1, count do
+    hs[i] = helpers.spawn(("%s %s %s %s %s %d %s %s %.6f"):format(LUA, worker_path(),
+      helpers.sh_quote(package.cpath), helpers.sh_quote(store), helpers.sh_quote(key),
+      n, rate, mode, start), "ready", 20)
+  end
+  return hs
+end
+
+-- Wait for every worker's "done" (at most `timeout` seconds); returns their output.
+local function collect(hs, timeout)
+  local deadline = core.monotonic() + (timeout or 60)
+  local text = {}
+  for i, h in ipairs(hs) do
+    while not h.output():match("\ndone\n") do
+      if not helpers.alive(h.pid) or core.monotonic() > deadline then
+        error(("worker %d did not finish: %s"):format(i, h.output()))
+      end
+      core.sleep(0.01)
+    end
+    text[#text + 1] = h.output()
+  end
+  return table.concat(text, "\n")
+end
+
+-- A fake clock whose sleep advances it.
+local function fake_clock(t0)
+  local c = { t = t0 or 1000, slept = {} }
+  function c.clock() return c.t end
+  function c.sleep(s) c.slept[#c.slept + 1] = s; c.t = c.t + s end
+  return c
+end
+
+lazy_teardown(function()
+  if worker_file then os.remove(worker_file) end
+end)
+
+------------------------------------------------------------------ core.limiter ---
+
+describe("core.limiter GCRA on an injected clock", function()
+  local shm_name = unique("gcra")
+  local specs = { "local", "process", "shm:" .. shm_name }
+
+  lazy_teardown(function() os.remove(shm_file(shm_name)) end)
+
+  for _, spec in ipairs(specs) do
+    describe(spec, function()
+      local lim, key
+      before_each(function()
+        lim = assert(core.limiter(spec))
+        key = unique("k")
+      end)
+      after_each(function() lim:close() end)
+
+      it("reserves slots exactly 1/rate apart", function()
+        for k = 0, 9 do
+          assert.near(k * 0.1, lim:take(key, 10, 1, true, 500), 1e-9)
+        end
+        -- rate 30: T rounded up to whole nanoseconds, never below 1/30
+        local key2 = key .. "/30"
+        for k = 0, 29 do
+          assert.near(k * interval(30), lim:take(key2, 30, 1, true, 500), 1e-12)
+        end
+        assert.is_true(interval(30) >= 1 / 30)
+      end)
+
+      it("refuses without reserving when reserve is false", function()
+        assert.equal(0, lim:take(key, 10, 1, false, 500))
+        assert.near(0.1, lim:take(key, 10, 1, false, 500), 1e-9)
+        assert.near(0.1, lim:take(key, 10, 1, false, 500), 1e-9)   -- nothing was taken
+        assert.near(0.05, lim:take(key, 10, 1, false, 500.05), 1e-9)
+        assert.equal(0, lim:take(key, 10, 1, false, 500.1))
+        assert.near(0.1, lim:take(key, 10, 1, false, 500.1), 1e-9)
+      end)
+
+      it("lets a burst go back to back, then spaces, and refills when idle", function()
+        for _ = 1, 3 do assert.equal(0, lim:take(key, 10, 3, false, 500)) end
+        assert.near(0.1, lim:take(key, 10, 3, false, 500), 1e-9)
+        assert.near(0.1, lim:take(key, 10, 3, true, 500), 1e-9)     -- reserved
+        assert.near(0.2, lim:take(key, 10, 3, true, 500), 1e-9)
+        -- idle for a while: the full burst again, not more
+        for _ = 1, 3 do assert.equal(0, lim:take(key, 10, 3, false, 510)) end
+        assert.is_true(lim:take(key, 10, 3, false, 510) > 0)
+      end)
+
+      it("takes nothing when the wait passes max_wait", function()
+        assert.equal(0, lim:take(key, 10, 1, true, 500, 0.15))
+        assert.near(0.1, lim:take(key, 10, 1, true, 500, 0.15), 1e-9)
+        local w, ok = lim:take(key, 10, 1, true, 500, 0.15)
+        assert.near(0.2, w, 1e-9)
+        assert.is_false(ok)
+        -- nothing was reserved: the same slot is still the next one
+        assert.near(0.2, (lim:take(key, 10, 1, true, 500, 0.2)), 1e-9)
+        assert.near(0.3, (lim:take(key, 10, 1, true, 500)), 1e-9)
+        -- max_wait 0 with a free slot still takes it
+        assert.equal(0, lim:take(key .. "x", 10, 1, true, 500, 0))
+      end)
+
+      it("keeps keys independent", function()
+        assert.equal(0, lim:take(key .. "/a", 10, 1, false, 500))
+        assert.equal(0, lim:take(key .. "/b", 10, 1, false, 500))
+        assert.is_true(lim:take(key .. "/a", 10, 1, false, 500) > 0)
+        assert.is_true(lim:take(key .. "/b", 10, 1, false, 500) > 0)
+        assert.equal(0, lim:take(key .. "/c", 10, 1, false, 500))
+      end)
+
+      it("applies a rate change from the next slot on", function()
+        assert.equal(0, lim:take(key, 10, 1, true, 500))
+        -- the slot granted at rate 10 reserved 0.1 s; the one after is 1/5 further
+        assert.near(0.1, lim:take(key, 5, 1, true, 500), 1e-9)
+        assert.near(0.3, lim:take(key, 5, 1, true, 500), 1e-9)
+        assert.near(0.5, lim:take(key, 100, 1, true, 500), 1e-9)
+        assert.near(0.51, lim:take(key, 100, 1, true, 500), 1e-9)
+      end)
+
+      it("forgets a key on reset", function()
+        assert.equal(0, lim:take(key, 1, 1, false, 500))
+        assert.is_true(lim:take(key, 1, 1, false, 500) > 0)
+        assert.is_true(lim:reset(key))
+        assert.equal(0, lim:take(key, 1, 1, false, 500))
+        assert.is_true(lim:reset(key .. "never-seen"))
+      end)
+
+      it("uses its own clock when none is given", function()
+        assert.equal(0, lim:take(key, 2, 1, false))
+        local w = lim:take(key, 2, 1, false)
+        assert.is_true(w > 0 and w <= 0.5, tostring(w))
+      end)
+    end)
+  end
+
+  it("shares the process store between objects, not the local one", function()
+    local key = unique("shared")
+    local p1, p2 = core.limiter("process"), core.limiter("process")
+    local l1, l2 = core.limiter("local"), core.limiter("local")
+    assert.equal(0, p1:take(key, 1, 1, false, 10))
+    assert.is_true(p2:take(key, 1, 1, false, 10) > 0)
+    p1:close()
+    p2:close()
+    -- the state outlives the objects
+    local p3 = core.limiter("process")
+    assert.is_true(p3:take(key, 1, 1, false, 10) > 0)
+    p3:close()
+    assert.equal(0, l1:take(key, 1, 1, false, 10))
+    assert.equal(0, l2:take(key, 1, 1, false, 10))
+  end)
+
+  it("checks its arguments", function()
+    local lim = core.limiter("local")
+    assert.has_error(function() lim:take("", 1, 1, false) end)
+    assert.has_error(function() lim:take(("x"):rep(129), 1, 1, false) end)
+    assert.equal(0, lim:take(("x"):rep(128), 1, 1, false))
+    assert.has_error(function() lim:take({}, 1, 1, false) end)
+    assert.has_error(function() lim:take("k", 0, 1, false) end)
+    assert.has_error(function() lim:take("k", -1, 1, false) end)
+    assert.has_error(function() lim:take("k", 0 / 0, 1, false) end)
+    assert.has_error(function() lim:take("k", 2e9, 1, false) end)
+    assert.has_error(function() lim:take("k", 1, 0.5, false) end)
+    assert.has_error(function() lim:take("k", 1, 1, "yes") end)
+    assert.has_error(function() lim:take("k", 1, 1, false, "now") end)
+    assert.has_error(function() lim:take("k", 1, 1, true, 1, -1) end)
+    assert.has_error(function() core.limiter("memcached://x") end)
+    assert.has_error(function() core.limiter("shm:") end)
+    assert.has_error(function() core.limiter("shm:a/b") end)
+    assert.has_error(function() core.limiter("shm:" .. ("n"):rep(65)) end)
+    assert.has_error(function() core.limiter("redis://") end)
+    assert.has_error(function() core.limiter("redis://h:0") end)
+    assert.has_error(function() core.limiter("redis://h:99999") end)
+    assert.has_error(function() core.limiter("redis://h:1/x") end)
+    assert.has_error(function() core.limiter("redis://pw@h:1") end)
+    assert.has_error(function() core.limiter("local", { timeout = "1" }) end)
+    assert.has_error(function() core.limiter("local", { slots = 1.5 }) end)
+    lim:close()
+  end)
+
+  it("closes idempotently, refuses use after close, and is collected", function()
+    local lim = core.limiter("local")
+    assert.matches("aliyun.live.Limiter %(local%)", tostring(lim))
+    lim:close()
+    lim:close()
+    assert.equal("aliyun.live.Limiter (closed)", tostring(lim))
+    assert.has_error(function() lim:take("k", 1, 1, false) end, nil)
+    local weak = setmetatable({}, { __mode = "v" })
+    weak[1] = core.limiter("shm:" .. shm_name)
+    weak[2] = core.limiter("redis://127.0.0.1:1")
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(weak[1])
+    assert.is_nil(weak[2])
+    if _VERSION == "Lua 5.4" then
+      local f = assert(load([[
+        local core, name = ...
+        local l <close> = core.limiter(name)
+        return l
+      ]]))
+      assert.equal("aliyun.live.Limiter (closed)", tostring(f(core, "shm:" .. shm_name)))
+    end
+  end)
+
+  it("keeps memory bounded: expired keys make room, live ones fill up", function()
+    local lim = core.limiter("local")
+    -- 200000 keys, each expired by the time the next arrives
+    for i = 1, 200000 do
+      assert.equal(0, lim:take("k" .. i, 1, 1, false, i))
+    end
+    -- live keys: the table stops at its cap with a clear error
+    local live = core.limiter("local")
+    local err
+    for i = 1, 70000 do
+      local w
+      w, err = live:take("k" .. i, 1e-3, 1, false, 1)
+      if not w then break end
+    end
+    assert.matches("too many keys", err)
+    lim:close()
+    live:close()
+  end)
+end)
+
+------------------------------------------------------------------------- shm ---
+
+describe("shm store", function()
+  local names = {}
+  local function name()
+    local n = unique("shm")
+    names[#names + 1] = n
+    return n
+  end
+  lazy_teardown(function()
+    for _, n in ipairs(names) do os.remove(shm_file(n)) end
+  end)
+
+  it("creates a file-backed mapping shared by objects of one process", function()
+    local n = name()
+    local a = assert(core.limiter("shm:" .. n))
+    local b = assert(core.limiter("shm:" .. n))
+    assert.is_truthy(io.open(shm_file(n)))
+    assert.equal(0, a:take("k", 1, 1, false, 5))
+    assert.is_true(b:take("k", 1, 1, false, 5) > 0)
+    a:close()
+    b:close()
+  end)
+
+  it("reports a full table, and makes room once keys expire", function()
+    local lim = assert(core.limiter("shm:" .. name(), { slots = 8 }))
+    for i = 1, 7 do assert.equal(0, lim:take("k" .. i, 1, 1, false, 100)) end
+    local w, err = lim:take("k8", 1, 1, false, 100)
+    assert.is_nil(w)
+    assert.matches("table is full", err)
+    assert.equal(0, lim:take("k8", 1, 1, false, 200))   -- the others expired
+    lim:close()
+  end)
+
+  it("refuses a file of another layout without touching it", function()
+    local n = name()
+    local f = assert(io.open(shm_file(n), "wb"))
+    f:write("ALVLIMIT", string.rep("\255", 4096))
+    f:close()
+    local lim, err = core.limiter("shm:" .. n)
+    assert.is_nil(lim)
+    assert.matches("incompatible", err)
+    local l2, err2 = throttle.limiter{ store = "shm:" .. n }
+    assert.is_nil(l2)
+    assert.equal("SDK.LimiterUnavailable", err2.code)
+  end)
+
+  it("re-initializes a file whose creator died before finishing", function()
+    local n = name()
+    local f = assert(io.open(shm_file(n), "wb"))
+    f:write(string.rep("\0", 100))
+    f:close()
+    local lim = assert(core.limiter("shm:" .. n))
+    assert.equal(0, lim:take("k", 1, 1, false, 5))
+    lim:close()
+  end)
+
+  it("spaces grants across 4 processes", function()
+    local n, rate, per = name(), 400, 25
+    local start = core.monotonic() + 1
+    local hs = start_workers(4, "shm:" .. n, "k", per, rate, "try", start)
+    local times, _, lines = parse_grants(collect(hs), "G")
+    assert.equal(4, lines)
+    assert.equal(4 * per, #times)
+    assert.is_true(min_gap(times) >= interval(rate) - EPS,
+      ("grants %.9f s apart, want %.9f"):format(min_gap(times), interval(rate)))
+  end)
+
+  it("spaces grants across processes on its own clock", function()
+    local n, rate, per = name(), 400, 20
+    local start = core.monotonic() + 1
+    local hs = start_workers(3, "shm:" .. n, "k", per, rate, "try_clock", start)
+    local _, spans = parse_grants(collect(hs), "G")
+    assert.equal(3 * per, #spans)
+    assert.is_true(min_separation(spans) >= interval(rate) - EPS)
+  end)
+
+  it("survives a process killed while holding the lock", function()
+    local n, rate, per = name(), 400, 20
+    assert(core.limiter("shm:" .. n)):close()          -- created, not by the holder
+    local holder = helpers.spawn(test_host("shm_hold") .. " " .. n, "locked", 20)
+    local start = core.monotonic() + 0.3
+    local hs = start_workers(3, "shm:" .. n, "k", per, rate, "try", start)
+    core.sleep(0.5)
+    -- nobody got past the held lock
+    for _, h in ipairs(hs) do assert.is_nil(h.output():match("done")) end
+    os.execute("kill -KILL " .. holder.pid)
+    local times, _, lines = parse_grants(collect(hs, 60), "G")
+    assert.equal(3, lines)
+    assert.equal(3 * per, #times)
+    assert.is_true(min_gap(times) >= interval(rate) - EPS)
+    -- and the store still works in this process
+    local lim = assert(core.limiter("shm:" .. n))
+    assert.equal(0, lim:take("other", 1, 1, false))
+    lim:close()
+  end)
+end)
+
+--------------------------------------------------------------------- process ---
+
+describe("process store across threads", function()
+  local host
+  lazy_setup(function() host = test_host("threads") end)
+
+  local function run(store, mode, n, rate)
+    local out, ok = helpers.run(("%s %s %s %s 4 %d %s %s 2>&1"):format(host,
+      helpers.sh_quote(package.cpath), helpers.sh_quote(store), unique("t"), n, rate, mode))
+    assert(ok, out)
+    return out
+  end
+
+  it("never grants two slots closer than 1/rate (try, injected clock)", function()
+    local times, _, lines = parse_grants(run("process", "try", 30, 1000), "T")
+    assert.equal(4, lines)
+    assert.equal(120, #times)
+    assert.is_true(min_gap(times) >= interval(1000) - EPS)
+  end)
+
+  it("reserves distinct slots exactly 1/rate apart (reserve)", function()
+    local times = parse_grants(run("process", "reserve", 50, 1000), "T")
+    assert.equal(200, #times)
+    local gap, sorted = min_gap(times)
+    assert.is_true(gap >= interval(1000) - EPS)
+    -- one contiguous schedule: nothing skipped, nothing doubled
+    assert.near(199 * interval(1000), sorted[200] - sorted[1], 1e-6)
+  end)
+
+  it("never grants two slots closer than 1/rate (store clock)", function()
+    local _, spans = parse_grants(run("process", "try_clock", 20, 1000), "T")
+    assert.equal(80, #spans)
+    assert.is_true(min_separation(spans) >= interval(1000) - EPS)
+  end)
+
+  it("detects overlapping grants when the store is not shared (control)", function()
+    -- Each thread's own `local` store: the same checks must fail.
+    local times = parse_grants(run("local", "try", 30, 1000), "T")
+    assert.equal(120, #times)
+    assert.is_true(min_gap(times) < interval(1000) - EPS)
+  end)
+end)
+
+------------------------------------------------------------------------ redis ---
+
+describe("redis store", function()
+  local redis, url
+  lazy_setup(function()
+    redis = helpers.redis_server()
+    url = redis.url .. "/3"
+  end)
+  lazy_teardown(function() if redis then redis:stop() end end)
+
+  local function cli(args)
+    return helpers.run(("redis-cli -p %d %s 2>&1"):format(redis.port, args))
+  end
+
+  it("spaces slots across two limiter objects", function()
+    local key = unique("r")
+    local a, b = assert(core.limiter(url)), assert(core.limiter(url))
+    local waits = {}
+    for i = 1, 6 do
+      waits[i] = assert((i % 2 == 1 and a or b):take(key, 5, 1, true))
+    end
+    assert.equal(0, waits[1])
+    for i = 2, 6 do
+      local d = waits[i] - waits[i - 1]
+      -- 0.2 s apart on the server's clock, minus the time between the calls
+      assert.is_true(d <= 0.2 + 1e-6 and d > 0.1, ("step %d: %.6f"):format(i, d))
+    end
+    assert.is_true(b:take(key, 5, 1, false) > 0.9)
+    a:close()
+    b:close()
+  end)
+
+  it("uses the server's TIME, not the caller's clock", function()
+    local key = unique("r")
+    local a, b = assert(core.limiter(url)), assert(core.limiter(url))
+    assert.equal(0, a:take(key, 1, 1, false, 0))
+    -- a caller claiming to be 1e8 s later still waits for the server's clock
+    assert.is_true(b:take(key, 1, 1, false, 1e8) > 0.5)
+    a:close()
+    b:close()
+  end)
+
+  it("stores prefixed keys that expire, and re-sends a flushed script", function()
+    local key = unique("r")
+    local lim = assert(core.limiter(redis.url))
+    assert.equal(0, lim:take(key, 0.5, 1, false))
+    local ttl = tonumber((cli("pttl aliyun-live:" .. key)))
+    assert.is_true(ttl ~= nil and ttl >= 1 and ttl <= 2001, tostring(ttl))
+    cli("script flush")
+    assert.near(2, assert(lim:take(key, 0.5, 1, true)), 0.5)
+    assert.is_true(lim:reset(key))
+    assert.equal("0", (cli("exists aliyun-live:" .. key)):match("%d+"))
+    -- max_wait
+    assert.equal(0, lim:take(key, 1, 1, true, nil, 0.5))
+    local w, ok = lim:take(key, 1, 1, true, nil, 0.5)
+    assert.is_true(w > 0.5)
+    assert.is_false(ok)
+    lim:close()
+  end)
+
+  it("spaces grants across 2 processes", function()
+    local rate, per = 100, 15
+    local start = core.monotonic() + 1
+    local hs = start_workers(2, url, unique("r"), per, rate, "try_clock", start)
+    local _, spans, lines = parse_grants(collect(hs), "G")
+    assert.equal(2, lines)
+    assert.equal(2 * per, #spans)
+    -- µs on the server; 50 µs for clock slew between the server's and our clock
+    assert.is_true(min_separation(spans) >= interval(rate) - 5e-5)
+  end)
+
+  it("returns nil, err when the server is down, and reconnects after", function()
+    local port = helpers.free_port()
+    local lim = assert(core.limiter(("redis://127.0.0.1:%d"):format(port)))
+    local w, err = lim:take("k", 1, 1, false)
+    assert.is_nil(w)
+    assert.matches("127.0.0.1:" .. port, err)
+    local r2 = helpers.redis_server{ port = port }
+    assert.equal(0, lim:take("k", 1, 1, false))
+    r2:stop()
+    w, err = lim:take("k", 1, 1, false)
+    assert.is_nil(w)
+    assert.is_string(err)
+    lim:close()
+  end)
+
+  it("times out on a server that does not answer, then recovers", function()
+    local lim = assert(core.limiter(url, { timeout = 0.3 }))
+    assert.equal(0, lim:take(unique("r"), 1000, 1, false))
+    os.execute("kill -STOP " .. redis.pid)
+    local ok, w, err = pcall(lim.take, lim, unique("r"), 1000, 1, false)
+    os.execute("kill -CONT " .. redis.pid)
+    assert.is_true(ok)
+    assert.is_nil(w)
+    assert.matches("timed out", err)
+    assert.equal(0, lim:take(unique("r"), 1000, 1, false))
+    lim:close()
+  end)
+
+  it("authenticates, selects a database, and never shows the password", function()
+    local r = helpers.redis_server{ args = "--requirepass s3cr3t" }
+    local port = r.port
+    local good = assert(core.limiter(("redis://:s3cr3t@127.0.0.1:%d/2"):format(port)))
+    local user = assert(core.limiter(("redis://default:s3cr3t@127.0.0.1:%d/2"):format(port)))
+    local bad = assert(core.limiter(("redis://:wr%%6Fng@127.0.0.1:%d"):format(port)))
+    assert.equal(("aliyun.live.Limiter (redis://:***@127.0.0.1:%d/2)"):format(port), tostring(good))
+    assert.not_matches("s3cr3t", tostring(user))
+    assert.equal(0, good:take("k", 1, 1, false))
+    assert.is_true(user:take("k", 1, 1, false) > 0)
+    local w, err = bad:take("k", 1, 1, false)
+    assert.is_nil(w)
+    assert.matches("AUTH", err)
+    assert.not_matches("wrong", err)
+    assert.not_matches("wr%%6Fng", err)
+    local _, l = helpers.run(("redis-cli -p %d -a s3cr3t -n 2 exists aliyun-live:k 2>/dev/null"):format(port))
+    assert.is_true(l)
+    good:close()
+    user:close()
+    bad:close()
+    r:stop()
+  end)
+
+  describe("through throttle.limiter", function()
+    it("fails with SDK.LimiterUnavailable when the store is down", function()
+      local lim = throttle.limiter{ store = ("redis://127.0.0.1:%d"):format(helpers.free_port()) }
+      local ok, err = lim:try("k")
+      assert.is_nil(ok)
+      assert.equal("SDK.LimiterUnavailable", err.code)
+      assert.matches("SDK.LimiterUnavailable", tostring(err))
+      ok, err = lim:acquire("k")
+      assert.is_nil(ok)
+      assert.equal("SDK.LimiterUnavailable", err.code)
+      lim:close()
+    end)
+
+    it("falls back to a local limiter with one warning when fail_open", function()
+      local warnings = {}
+      local c = fake_clock()
+      local lim = throttle.limiter{
+        store = ("redis://:pw@127.0.0.1:%d"):format(helpers.free_port()),
+        rate = 10, guard = 0, fail_open = true, clock = c.clock, sleep = c.sleep,
+        on_warning = function(m) warnings[#warnings + 1] = m end,
+      }
+      assert.is_true(lim:try("k"))
+      local ok, wait = lim:try("k")
+      assert.is_false(ok)
+      assert.near(0.1, wait, 1e-9)
+      assert.is_true(lim:acquire("k"))
+      assert.near(0.1, c.slept[1], 1e-9)
+      c.t = c.t + 5                                    -- the store is retried: still down
+      assert.is_true(lim:try("k"))
+      assert.equal(1, #warnings)
+      assert.matches("limiting locally", warnings[1])
+      assert.not_matches(":pw@", warnings[1])
+      assert.not_matches("pw", tostring(lim))
+      lim:close()
+    end)
+
+    it("reserves through the store for two limiter objects", function()
+      local key = unique("r")
+      local slept = {}
+      local function sleep(x) slept[#slept + 1] = x end
+      local a = throttle.limiter{ store = url, rate = 5, sleep = sleep }
+      local b = throttle.limiter{ store = url, rate = 5, sleep = sleep }
+      assert.is_true(a:acquire(key))
+      assert.is_true(b:acquire(key))
+      assert.is_true(a:acquire(key))
+      -- no sleep for the first; then the server's schedule, 1.01/5 s apart
+      assert.equal(2, #slept)
+      assert.is_true(slept[1] > 0.1 and slept[1] <= 1.01 / 5 + 1e-6, tostring(slept[1]))
+      assert.is_true(slept[2] - slept[1] > 0.1 and slept[2] - slept[1] <= 1.01 / 5 + 1e-6)
+      a:close()
+      b:close()
+    end)
+  end)
+end)
+
+--------------------------------------------------------------------- throttle ---
+
+describe("throttle.limiter", function()
+  it("rejects unknown options and wrong types, naming the option", function()
+    assert.has_error(function() throttle.limiter{ rat = 30 } end, "unknown limiter option 'rat'")
+    assert.has_error(function() throttle.limiter{ rate = "30" } end,
+      "limiter option 'rate' must be a number")
+    assert.has_error(function() throttle.limiter{ burst = true } end,
+      "limiter option 'burst' must be a number")
+    assert.has_error(function() throttle.limiter{ store = 1 } end,
+      "limiter option 'store' must be a string")
+    assert.has_error(function() throttle.limiter{ fail_open = "yes" } end,
+      "limiter option 'fail_open' must be a boolean")
+    assert.has_error(function() throttle.limiter{ sleep = 1 } end,
+      "limiter option 'sleep' must be a function")
+    assert.has_error(function() throttle.limiter{ clock = {} } end,
+      "limiter option 'clock' must be a function")
+    assert.has_error(function() throttle.limiter{ adaptive = 0 } end,
+      "limiter option 'adaptive' must be a boolean")
+    assert.has_error(function() throttle.limiter{ on_warning = "x" } end,
+      "limiter option 'on_warning' must be a function")
+    assert.has_error(function() throttle.limiter("fast") end)
+    assert.has_error(function() throttle.limiter{ rate = 0 } end)
+    assert.has_error(function() throttle.limiter{ burst = 0 } end)
+    assert.has_error(function() throttle.limiter{ guard = -0.1 } end)
+    assert.has_error(function() throttle.limiter{ guard = 2 } end)
+    assert.has_error(function() throttle.limiter{ store = "disk" } end)
+    assert.has_error(function() throttle.limiter{ store = "shm:bad name" } end)
+    assert.has_error(function() throttle.limiter{ slots = 3 } end)
+    assert.has_error(function() throttle.limiter{ timeout = 0 } end)
+    local lim = throttle.limiter()
+    assert.has_error(function() lim:try(1) end, "limiter key must be a string")
+    assert.has_error(function() lim:acquire("k", -1) end)
+    assert.has_error(function() lim:feedback("k", "slow") end)
+    lim:close()
+  end)
+
+  it("defaults to 30/s with a 10 ms guard on a local store", function()
+    local c = fake_clock()
+    local lim = throttle.limiter{ clock = c.clock, sleep = c.sleep }
+    assert.equal(30, lim:rate("k"))
+    assert.is_true(lim:try("k"))
+    local ok, wait = lim:try("k")
+    assert.is_false(ok)
+    assert.near(1.01 / 30, wait, 1e-8)
+    assert.matches("local, 30/s", tostring(lim))
+    lim:close()
+  end)
+
+  it("acquire reserves and sleeps; at most `rate` arrive in any second despite jitter",
+  function()
+    local c = fake_clock()
+    local lim = throttle.limiter{ rate = 30, clock = c.clock, sleep = c.sleep }
+    local grants = {}
+    for i = 1, 300 do
+      assert.is_true(lim:acquire("k"))
+      grants[i] = c.t
+    end
+    for i = 1, 300 - 30 do
+      -- 31 consecutive grants span more than 1 + guard seconds, so even if the first
+      -- arrives `guard` late and the last on time, no 1-second window holds 31.
+      assert.is_true(grants[i + 30] - grants[i] >= 1 + 0.010 - 1e-9)
+    end
+    -- utilization: at least 99% of the quota
+    assert.is_true(299 / (grants[300] - grants[1]) >= 0.99 * 30)
+    lim:close()
+  end)
+
+  it("try never waits and never takes a refused slot", function()
+    local c = fake_clock()
+    local lim = throttle.limiter{ rate = 10, guard = 0, clock = c.clock, sleep = c.sleep }
+    assert.is_true(lim:try("k"))
+    for _ = 1, 3 do
+      local ok, wait = lim:try("k")
+      assert.is_false(ok)
+      assert.near(0.1, wait, 1e-9)
+    end
+    assert.equal(0, #c.slept)
+    c.t = c.t + 0.1
+    assert.is_true(lim:try("k"))
+    lim:close()
+  end)
+
+  it("acquire with max_wait fails with SDK.LimiterTimeout and reserves nothing", function()
+    local c = fake_clock()
+    local lim = throttle.limiter{ rate = 10, guard = 0, clock = c.clock, sleep = c.sleep }
+    assert.is_true(lim:acquire("k", 0.05))
+    local ok, err = lim:acquire("k", 0.05)
+    assert.is_nil(ok)
+    assert.equal("SDK.LimiterTimeout", err.code)
+    assert.is_false(err.retryable)
+    assert.matches("max_wait", tostring(err))
+    assert.equal(0, #c.slept)
+    assert.is_true(lim:acquire("k", 0.1))             -- the same slot, still free
+    assert.near(0.1, c.slept[1], 1e-9)
+    lim:close()
+  end)
+
+  it("shares a process store between limiter objects", function()
+    local key = unique("p")
+    local c = fake_clock()
+    local a = throttle.limiter{ store = "process", rate = 10, guard = 0, clock = c.clock }
+    local b = throttle.limiter{ store = "process", rate = 10, guard = 0, clock = c.clock }
+    assert.is_true(a:try(key))
+    assert.is_false((b:try(key)))
+    a:close()
+    b:close()
+  end)
+
+  it("fails open when the store cannot be opened at all", function()
+    local name = unique("bad")
+    local f = assert(io.open(shm_file(name), "wb"))
+    f:write("ALVLIMIT", string.rep("\255", 4096))
+    f:close()
+    local warnings = {}
+    local lim = throttle.limiter{ store = "shm:" .. name, fail_open = true,
+      on_warning = function(m) warnings[#warnings + 1] = m end }
+    os.remove(shm_file(name))
+    assert.is_true(lim:try("k"))
+    assert.is_false((lim:try("k")))
+    assert.equal(1, #warnings)
+    lim:close()
+  end)
+
+  describe("adaptive rate", function()
+    it("halves on throttling, once per interval, down to the floor", function()
+      local c = fake_clock()
+      local lim = throttle.limiter{ rate = 30, guard = 0, clock = c.clock, sleep = c.sleep }
+      assert.equal(15, lim:feedback("k", "throttled"))
+      -- a burst of throttles for requests sent before the cut counts once
+      assert.equal(15, lim:feedback("k", "throttled"))
+      c.t = c.t + 1 / 15 - 0.001
+      assert.equal(15, lim:feedback("k", "throttled"))
+      c.t = c.t + 0.002
+      assert.equal(7.5, lim:feedback("k", "throttled"))
+      for _ = 1, 10 do
+        c.t = c.t + 2
+        lim:feedback("k", "throttled")
+      end
+      assert.equal(1, lim:rate("k"))
+      assert.equal(30, lim:rate("other"))              -- per key
+    end)
+
+    it("spaces requests at the reduced rate", function()
+      local c = fake_clock()
+      local lim = throttle.limiter{ rate = 10, guard = 0, clock = c.clock, sleep = c.sleep }
+      assert.is_true(lim:acquire("k"))                 -- at 10/s: the next slot in 0.1 s
+      lim:feedback("k", "throttled")
+      assert.is_true(lim:acquire("k"))
+      assert.is_true(lim:acquire("k"))
+      -- the slot granted at 10/s is 0.1 s away; the one after is 1/5 s further
+      assert.equal(2, #c.slept)
+      assert.near(0.1, c.slept[1], 1e-9)
+      assert.near(0.2, c.slept[2], 1e-9)
+      lim:close()
+    end)
+
+    it("recovers additively: +1/s per second's worth of successes", function()
+      local c = fake_clock()
+      local lim = throttle.limiter{ rate = 30, clock = c.clock, sleep = c.sleep }
+      assert.equal(15, lim:feedback("k", "throttled"))
+      assert.near(15 + 1 / 15, lim:feedback("k", "ok"), 1e-12)
+      -- about 15 successes (one second's worth at ~15/s) raise the rate by 1/s
+      local n = 1
+      while lim:rate("k") < 16 do
+        lim:feedback("k", "ok")
+        n = n + 1
+      end
+      assert.is_true(n >= 15 and n <= 16, tostring(n))
+      -- and all the way back, capped at the configured rate
+      for _ = 1, 1000 do lim:feedback("k", "ok") end
+      assert.equal(30, lim:rate("k"))
+      assert.is_nil(lim.keys["k"])                     -- forgotten at full rate
+      lim:close()
+    end)
+
+    it("can be turned off", function()
+      local lim = throttle.limiter{ rate = 30, adaptive = false }
+      assert.equal(30, lim:feedback("k", "throttled"))
+      assert.equal(30, lim:rate("k"))
+      lim:close()
+    end)
+
+    it("keeps a floor of the configured rate when that is below 1/s", function()
+      local c = fake_clock()
+      local lim = throttle.limiter{ rate = 0.5, clock = c.clock }
+      assert.equal(0.5, lim:feedback("k", "throttled"))
+      lim:close()
+    end)
+  end)
+end)
