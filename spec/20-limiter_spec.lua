@@ -69,8 +69,11 @@ end
 local function test_host(name)
   local build = build_dir()
   local bin = build .. "/spec/" .. name
+  -- the host must link the Lua this spec runs on
+  local lua = rawget(_G, "jit") and "LUA_VERSION=5.1 LUA_PC=luajit"
+    or ("LUA_VERSION=%s"):format(_VERSION:match("%d+%.%d+"))
   local out, ok = helpers.run(("make --no-print-directory -s -f Makefile -f mk/limiter-tests.mk "
-    .. "BUILD=%s %s 2>&1"):format(helpers.sh_quote(build), helpers.sh_quote(bin)))
+    .. "%s BUILD=%s %s 2>&1"):format(lua, helpers.sh_quote(build), helpers.sh_quote(bin)))
   assert(ok, "could not build " .. bin .. ":\n" .. out)
   return bin
 end

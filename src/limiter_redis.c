@@ -245,8 +245,8 @@ static int redis_take(limiter_store_t *base, const char *key, size_t klen,
     snprintf(a4, sizeof a4, "%lld", r->max_wait_ns < 0 ? -1LL : (long long)(r->max_wait_ns / 1000));
     argv[0] = "EVALSHA"; argv[1] = s->sha; argv[2] = "1";
     argv[3] = k; argv[4] = a1; argv[5] = a2; argv[6] = r->reserve ? "1" : "0"; argv[7] = a4;
-    for (i = 0; i < 8; i++) argl[i] = strlen(argv[i]);
-    argl[3] = sizeof REDIS_KEY_PREFIX - 1 + klen;
+    for (i = 0; i < 8; i++)   /* the key is binary and not NUL-terminated */
+        argl[i] = i == 3 ? sizeof REDIS_KEY_PREFIX - 1 + klen : strlen(argv[i]);
 
     if (!s->c && connect_now(s, err) != 0) return -1;
     for (attempt = 0; ; attempt++) {
