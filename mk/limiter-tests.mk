@@ -1,13 +1,15 @@
-# Test hosts of the limiter specs (spec/20-limiter_spec.lua). Included by the Makefile
-# after its variables (BUILD, CC, WARN, LUA_CFLAGS, DEPS_LIBS, MODULE); the spec also
-# builds them on its own with `make -f Makefile -f mk/limiter-tests.mk limiter-test-hosts`,
-# which the guard below makes harmless when the Makefile includes this file already.
+# Test hosts of the limiter specs (spec/20-limiter_spec.lua), built by `make test-bins`.
+# Included by the Makefile after its variables (BUILD, CC, WARN, LUA_CFLAGS, DEPS_LIBS,
+# MODULE); the spec also asks for them with `make -f Makefile -f mk/limiter-tests.mk
+# BIN`, which the guard below makes harmless when the Makefile includes this file.
 ifndef LIMITER_TESTS_MK
 LIMITER_TESTS_MK := 1
 
 LUA_LIBS     ?= $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null)
 LIMITER_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/limiter*.c))
 HOST_CFLAGS  := $(WARN) -D_POSIX_C_SOURCE=200809L $(CFLAGS)
+
+TEST_BINS    += $(BUILD)/spec/threads $(BUILD)/spec/shm_hold
 
 .PHONY: limiter-test-hosts
 limiter-test-hosts: $(MODULE) $(BUILD)/spec/threads $(BUILD)/spec/shm_hold

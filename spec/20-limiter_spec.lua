@@ -10,6 +10,11 @@ local throttle = require "aliyun.live.throttle"
 local helpers = require "helpers"
 
 local LUA = os.getenv("LUA") or "lua5.4"
+-- helpers run children without the sanitizer runtime preloaded into this Lua; workers
+-- that load our (sanitized) module need it back.
+local PRELOAD = os.getenv("LD_PRELOAD")
+local WORKER_LUA = PRELOAD and PRELOAD ~= ""
+  and ("env LD_PRELOAD=%s %s"):format(helpers.sh_quote(PRELOAD), LUA) or LUA
 local EPS = 2e-9                      -- printing times with %.9f
 
 local function interval(rate) return math.ceil(1e9 / rate) / 1e9 end
@@ -121,7 +126,7 @@ end
 local function start_workers(count, store, key, n, rate, mode, start)
   local hs = {}
   for i = 1, count do
-    hs[i] = helpers.spawn(("%s %s %s %s %s %d %s %s %.6f"):format(LUA, worker_path(),
+    hs[i] = helpers.spawn(("%s %s %s %s %s %d %s %s %.6f"):format(WORKER_LUA, worker_path(),
       helpers.sh_quote(package.cpath), helpers.sh_quote(store), helpers.sh_quote(key),
       n, rate, mode, start), "ready", 20)
   end
