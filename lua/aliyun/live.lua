@@ -510,11 +510,11 @@ end
 -- Starts what may start, waits at most `timeout` seconds (default 0) for answers, and
 -- completes what finished (calling the callbacks given to the *_async methods).
 function Client:poll(timeout)
-  local s = self.sched
-  if not s or s.pending == 0 then return 0 end
-  if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
+  if timeout ~= nil and (type(timeout) ~= "number" or not (timeout >= 0)) then
     argerror("poll", "timeout must be a number >= 0")
   end
+  local s = self.sched
+  if not s or s.pending == 0 then return 0 end
   local deadline = monotonic() + (timeout or 0)
   local due = start_due(self, s)
   local wait = deadline - monotonic()

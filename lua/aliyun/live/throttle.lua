@@ -5,6 +5,7 @@ aliyun.live.throttle — the client-side rate limiter (re-exported as `live.limi
     local lim = throttle.limiter{ rate = 30, store = "shm:myapp" }
     local ok, err  = lim:acquire("LTAI…/ResumeLiveStream")       -- waits for a slot
     local ok, wait = lim:try("LTAI…/ResumeLiveStream")           -- true | false, seconds
+    local wait, err = lim:reserve("LTAI…/ResumeLiveStream")      -- slot taken, send in `wait` s
 
 The Live API allows 30 calls per second per account and operation; one key
 ("AccessKeyId/Action", built by the client) stands for one such quota. The algorithm is
@@ -219,6 +220,16 @@ function Limiter:acquire(key, max_wait)
   end
   if wait > 0 then self.sleep(wait) end
   return true
+end
+
+--- limiter:reserve(key) → seconds | nil, err
+-- Reserves the key's next slot without waiting and says how far away it is: the caller
+-- must not send before then. For callers that wait in their own loop (client:poll).
+function Limiter:reserve(key)
+  check_key(key)
+  local wait, err = take(self, key, self:rate(key), true)
+  if not wait then return nil, err end
+  return wait
 end
 
 --- limiter:try(key) → true | false, seconds_to_wait | nil, err
