@@ -31,8 +31,9 @@ build = {
   modules = {
     ["aliyun.live.core"] = {
       sources = {
-        "src/buf.c", "src/core.c", "src/core_client.c", "src/encode.c", "src/http.c",
-        "src/lua_compat.c", "src/parse.c", "src/request.c", "src/sign.c",
+        "src/buf.c", "src/core.c", "src/core_client.c", "src/core_limiter.c", "src/encode.c",
+        "src/http.c", "src/limiter.c", "src/limiter_process.c", "src/limiter_redis.c",
+        "src/limiter_shm.c", "src/lua_compat.c", "src/parse.c", "src/request.c", "src/sign.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "$(OPENSSL_INCDIR)", "$(EXPAT_INCDIR)", "$(HIREDIS_INCDIR)" },
@@ -40,8 +41,13 @@ build = {
       libraries = { "curl", "crypto", "expat", "hiredis", "pthread", "m" },
     },
     ["aliyun.live"] = "lua/aliyun/live.lua",
+    ["aliyun.live.cli"] = "lua/aliyun/live/cli.lua",
     ["aliyun.live.credentials"] = "lua/aliyun/live/credentials.lua",
     ["aliyun.live.retry"] = "lua/aliyun/live/retry.lua",
+    ["aliyun.live.throttle"] = "lua/aliyun/live/throttle.lua",
+  },
+  install = {
+    bin = { ["aliyun-live"] = "bin/aliyun-live" },
   },
   copy_directories = { "examples" },
 }
