@@ -224,7 +224,7 @@ describe("throttling", function()
       helpers.fault(emu, { action = "ResumeLiveStream", code = "ServiceUnavailable", status = 503, count = 4 })
       local list = {}
       for i = 1, 20 do list[i] = stream(i) end
-      local entries, summary = client { retry = { attempts = 3, base = 0.01, cap = 0.05 } }
+      local entries, summary = client { retry = { attempts = 6, base = 0.01, cap = 0.05 } }
         :resume_many(list, { concurrency = 4 })
       assert.same({ ok = 20, failed = 0 }, summary)
       local oks = {}

@@ -26,12 +26,14 @@ local function clean_env(cmd)
   return "env -u LD_PRELOAD " .. cmd
 end
 
--- Run a shell command; return its stdout and whether it exited 0.
+-- Run a shell command; return its stdout and whether it exited 0. (The status comes
+-- back in the output because LuaJIT's pclose does not report it.)
 function helpers.run(cmd)
-  local p = assert(io.popen("unset LD_PRELOAD; " .. cmd, "r"))
+  local p = assert(io.popen("unset LD_PRELOAD; { " .. cmd .. "\n}; echo \"__status=$?\"", "r"))
   local out = p:read("*a")
-  local ok = p:close()
-  return out, ok == true
+  p:close()
+  local body, status = out:match("^(.-)__status=(%d+)\n?$")
+  return body or out, status == "0"
 end
 
 local function alive(pid)
@@ -111,25 +113,6 @@ function helpers.free_port()
   error("no free port found")
 end
 
--- A private redis-server on a free loopback port, no persistence.
-function helpers.redis()
-  for _ = 1, 5 do
-    local port = helpers.free_port()
-    local ok, h = pcall(helpers.spawn, ("redis-server --bind 127.0.0.1 --port %d --save '' "
-      .. "--appendonly no --protected-mode yes --loglevel warning --dir %s")
-      :format(port, tmpdir), "Ready to accept connections", 10)
-    if not ok then
-      -- redis logs to stdout; its readiness line is what we wait for.
-      if not tostring(h):match("Address already in use") then error(h) end
-    else
-      h.port = port
-      h.url = ("redis://127.0.0.1:%d"):format(port)
-      return h
-    end
-  end
-  error("could not start redis-server")
-end
-
 -- A forward HTTP proxy (nginx) on a free loopback port that logs every request line to
 -- handle.log; handle.url is its address.
 function helpers.proxy()
@@ -199,14 +182,10 @@ end
 
 math.randomseed(os.time() + math.floor(core.monotonic() * 1e6) % 1000000)
 
-local ok, busted = pcall(require, "busted")
-if ok and busted.subscribe then
-  busted.subscribe({ "suite", "end" }, function() helpers.stop_all() return nil, true end)
-end
 
--- A private redis-server like helpers.redis, waiting for the readiness line that
--- Redis 7 logs at notice level (helpers.redis asks for --loglevel warning, under which
--- that line never comes). opts: port (default a free one), args (extra arguments).
+-- A private redis-server on a free loopback port, no persistence; ready when it logs
+-- "Ready to accept connections" (at notice level). opts: port (default a free one),
+-- args (extra arguments).
 -- Returns a handle with .port, .url ("redis://127.0.0.1:PORT") and :stop().
 function helpers.redis_server(opts)
   opts = opts or {}
@@ -223,6 +202,11 @@ function helpers.redis_server(opts)
     if opts.port or not tostring(h):match("Address already in use") then error(h) end
   end
   error("could not start redis-server")
+end
+
+local ok, busted = pcall(require, "busted")
+if ok and busted.subscribe then
+  busted.subscribe({ "suite", "end" }, function() helpers.stop_all() return nil, true end)
 end
 
 return helpers
