@@ -13,7 +13,7 @@ describe("live.resume (module level)", function()
     for k, v in pairs(env) do assigns[#assigns + 1] = k .. "=" .. helpers.sh_quote(v) end
     return helpers.run(("env -u ALIBABA_CLOUD_ACCESS_KEY_ID -u ALIBABA_CLOUD_ACCESS_KEY_SECRET "
       .. "-u ALIBABA_CLOUD_SECURITY_TOKEN -u ALIYUN_LIVE_ENDPOINT %s %s -e %s 2>&1")
-      :format(table.concat(assigns, " "), os.getenv("LUA") or "lua5.4", helpers.sh_quote(code)))
+      :format(table.concat(assigns, " "), helpers.lua, helpers.sh_quote(code)))
   end
 
   local resume = [[

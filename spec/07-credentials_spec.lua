@@ -263,7 +263,7 @@ describe("credentials", function()
       local assigns = {}
       for k, v in pairs(env) do assigns[#assigns + 1] = k .. "=" .. helpers.sh_quote(v) end
       return helpers.run(("env -i PATH=\"$PATH\" LUA_PATH=\"$LUA_PATH\" LUA_CPATH=\"$LUA_CPATH\" %s %s -e %s 2>&1")
-        :format(table.concat(assigns, " "), os.getenv("LUA") or "lua5.4", helpers.sh_quote(code)))
+        :format(table.concat(assigns, " "), helpers.lua, helpers.sh_quote(code)))
     end
     local probe = [[
       local p = require("aliyun.live.credentials").default()

@@ -11,7 +11,7 @@ describe("aliyun-live command", function()
     local out = ("%s/cli-%d.out"):format(os.getenv("ALIYUN_LIVE_TEST_TMP") or "/tmp", math.random(1e9))
     local _, ok = helpers.run(("env -u ALIYUN_LIVE_ENDPOINT ALIBABA_CLOUD_ACCESS_KEY_ID=testid "
       .. "ALIBABA_CLOUD_ACCESS_KEY_SECRET=testsecret %s %s %s %s 2>%s.err >%s")
-      :format(env or "", os.getenv("LUA") or "lua5.4", bin, args, out, out))
+      :format(env or "", helpers.lua, bin, args, out, out))
     local stdout, stderr = helpers.read_file(out), helpers.read_file(out .. ".err")
     os.remove(out) os.remove(out .. ".err")
     return stdout, stderr, ok
@@ -57,7 +57,7 @@ describe("aliyun-live command", function()
       assert.equal("", out)
       assert.matches("^aliyun%-live: SDK%.InvalidParameter: [^\n]*\n$", err)
     end
-    local _, ok = helpers.run(("%s %s resume 2>/dev/null; test $? -eq 2"):format(os.getenv("LUA") or "lua5.4", bin))
+    local _, ok = helpers.run(("%s %s resume 2>/dev/null; test $? -eq 2"):format(helpers.lua, bin))
     assert.is_true(ok)
   end)
 

@@ -156,7 +156,7 @@ describe("throttling", function()
 
     it("ends with few errors when another tool takes part of the quota", function()
       -- Another process uses 12/s of the same key for the whole test.
-      local other = helpers.spawn(("%s -e %s"):format(os.getenv("LUA") or "lua5.4", helpers.sh_quote(([[
+      local other = helpers.spawn(("%s -e %s"):format(helpers.lua, helpers.sh_quote(([[
         local live = require "aliyun.live"
         local c = live.new { access_key_id = "testid", access_key_secret = "testsecret",
           endpoint = %q, limiter = live.limiter { rate = 12 }, retry = false }

@@ -21,6 +21,12 @@ local function read_file(path)
 end
 helpers.read_file = read_file
 
+-- The command for a child Lua that loads our module: it keeps the sanitizer runtime
+-- preloaded into the Lua under test (make asan), which other children never inherit.
+local preload = os.getenv("LD_PRELOAD")
+helpers.lua = ((preload and preload ~= "") and ("env LD_PRELOAD=" .. sh_quote(preload) .. " ") or "")
+  .. (os.getenv("LUA") or "lua5.4")
+
 -- Children never inherit the sanitizer runtime preloaded into the Lua under test.
 local function clean_env(cmd)
   return "env -u LD_PRELOAD " .. cmd
