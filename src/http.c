@@ -130,8 +130,6 @@ http_status_t http_prepare(http_xfer_t *x, const http_req_t *r) {
     const char *const *h;
     CURLcode rc = CURLE_OK;
 
-    curl_slist_free_all(x->slist);
-    x->slist = NULL;
     buf_reset(&x->body);
     x->status = 0;
     x->content_type[0] = '\0';
@@ -141,12 +139,22 @@ http_status_t http_prepare(http_xfer_t *x, const http_req_t *r) {
     x->done = 0;
     x->errbuf[0] = '\0';
 
-    for (h = r->headers; h && *h; h++) {
-        struct curl_slist *n = curl_slist_append(sl, *h);
-        if (!n) { curl_slist_free_all(sl); return x->result = HTTP_E_NOMEM; }
-        sl = n;
+    /* Most calls send the same headers as the last one (every v1 call does): keep the
+     * list then, rather than rebuilding it. */
+    for (sl = x->slist, h = r->headers; sl && h && *h; sl = sl->next, h++)
+        if (strcmp(sl->data, *h) != 0) break;
+    if (sl || (h && *h) || (!h && x->slist)) {
+        curl_slist_free_all(x->slist);
+        x->slist = NULL;
+        sl = NULL;
+        for (h = r->headers; h && *h; h++) {
+            struct curl_slist *n = curl_slist_append(sl, *h);
+            if (!n) { curl_slist_free_all(sl); return x->result = HTTP_E_NOMEM; }
+            sl = n;
+        }
+        x->slist = sl;
     }
-    x->slist = sl;
+    sl = x->slist;
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val)
     SET(CURLOPT_URL, r->url);
     SET(CURLOPT_HTTPHEADER, sl);

@@ -285,6 +285,7 @@ function _M.new(opts)
     limiter = limiter or nil,
     retry = retry.new(opts.retry),
     logger = opts.logger,
+    keys = {},
   }, client_mt)
   self.core = core.client {
     endpoint = base, host = host, version = API_VERSION, format = fmt, method = method,
@@ -328,7 +329,13 @@ end
 local function prepare(self, action)
   local creds, err = credentials_or_error(self)
   if not creds then return nil, err end
-  return creds, creds.access_key_id .. "/" .. action
+  local id = creds.access_key_id
+  local k = self.keys[action]          -- the key string, built once per action and id
+  if not k or k[1] ~= id then
+    k = { id, id .. "/" .. action }
+    self.keys[action] = k
+  end
+  return creds, k[2]
 end
 
 local function succeeded(self, action, key, res, attempt, t0)
