@@ -41,18 +41,17 @@ do
   end
 end
 
-local function curl_rate(n, k)
-  local p = assert(io.popen(("%s '%s' %d %d"):format(curl_loop, url .. "/", n, k or 1)))
-  local text = p:read("*a")
-  p:close()
-  return (assert(tonumber(text:match("calls_per_second: (%d+)")), text))
-end
-
 -- The same signed URL the client would send, so both sides do the same HTTP work.
 local signed = client():presign("ResumeLiveStream", { AppName = "liveApp",
   DomainName = "demo.aliyundoc.com", LiveStreamType = "publisher", StreamName = "room42" },
   { method = "GET" }).url
-url = signed:match("^(https?://[^/]+)")
+
+local function curl_rate(n, k)
+  local p = assert(io.popen(("%s '%s' %d %d"):format(curl_loop, signed, n, k or 1)))
+  local text = p:read("*a")
+  p:close()
+  return (assert(tonumber(text:match("calls_per_second: (%d+)")), text))
+end
 
 -- Sequential: one client, limiter off (the server is not the Live API).
 do

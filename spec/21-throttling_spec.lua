@@ -260,6 +260,17 @@ describe("throttling", function()
       for _, v in ipairs(done) do assert.is_string(v) end
     end)
 
+    it("a client runs one batch after another", function()
+      local c = client { limiter = false }
+      for round = 1, 3 do
+        local list = {}
+        for i = 1, 5 do list[i] = stream(round * 10 + i) end
+        local _, summary = c:resume_many(list, { concurrency = 2 })
+        assert.same({ ok = 5, failed = 0 }, summary)
+      end
+      assert.equal(0, c:pending())
+    end)
+
     it("checks its arguments", function()
       local c = client()
       assert.has_error(function() c:resume_many("x") end)

@@ -414,8 +414,8 @@ local DEFAULT_CONCURRENCY = 16
 local function scheduler(self)
   local s = self.sched
   if not s then
-    s = { fresh = {}, head = 1, retry = {}, inflight = {}, ninflight = 0, pending = 0,
-          concurrency = DEFAULT_CONCURRENCY }
+    s = { fresh = {}, head = 1, tail = 0, retry = {}, inflight = {}, ninflight = 0,
+          pending = 0, concurrency = DEFAULT_CONCURRENCY }
     self.sched = s
   end
   return s
@@ -425,7 +425,8 @@ local function submit(self, action, params, callback)
   local s = scheduler(self)
   local op = { action = action, params = params, callback = callback, attempt = 0,
                started = monotonic(), not_before = 0, done = false }
-  s.fresh[#s.fresh + 1] = op
+  s.tail = s.tail + 1
+  s.fresh[s.tail] = op
   s.pending = s.pending + 1
   return op
 end
@@ -451,6 +452,7 @@ local function take_op(s, from_retry)
   else
     s.fresh[s.head] = nil
     s.head = s.head + 1
+    if s.head > s.tail then s.head, s.tail = 1, 0 end   -- empty: start over at 1
   end
 end
 
