@@ -188,21 +188,56 @@ static int client_tostring(lua_State *L) {
 
 /* ------------------------------------------------------------ request building --- */
 
-/* Collect params (a table of string → string) into c->params; the strings stay
- * anchored by the table, which is on the stack for the whole call. */
+/* Names the client sets itself; a caller passing one is a programming error. */
+static int reserved_name(const char *k) {
+    static const char *const names[] = {
+        "Action", "Version", "Format", "AccessKeyId", "Signature", "SignatureMethod",
+        "SignatureVersion", "SignatureNonce", "Timestamp", "SecurityToken", NULL
+    };
+    const char *const *n;
+    for (n = names; *n; n++)
+        if (strcmp(k, *n) == 0) return 1;
+    return 0;
+}
+
+static int valid_name(const char *k, size_t n) {
+    size_t i;
+    if (n == 0 || !((k[0] >= 'A' && k[0] <= 'Z') || (k[0] >= 'a' && k[0] <= 'z'))) return 0;
+    for (i = 1; i < n; i++) {
+        char ch = k[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Collect params (a table of string → string) into c->params, checking each name (an
+ * API parameter name the client does not set itself) and value (UTF-8 text without
+ * control characters); a bad one raises. The strings stay anchored by the table, which
+ * is on the stack for the whole call. */
 static size_t collect_params(lua_State *L, client_t *c, int t) {
-    size_t n = 0;
+    size_t n = 0, at;
+    int r;
     luaL_checktype(L, t, LUA_TTABLE);
     lua_pushnil(L);
     while (lua_next(L, t)) {
+        kv_t *kv = &c->params[n];
         if (lua_type(L, -2) != LUA_TSTRING)
             luaL_error(L, "parameter names must be strings");
+        kv->k = lua_tolstring(L, -2, &kv->kl);
+        if (!valid_name(kv->k, kv->kl))
+            luaL_error(L, "parameter name '%s' is not valid", kv->k);
+        if (reserved_name(kv->k))
+            luaL_error(L, "parameter '%s' is set by the client", kv->k);
         if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "parameter '%s' must be a string", lua_tostring(L, -2));
-        if (n == ENCODE_MAX_PARAMS - 16) luaL_error(L, "too many parameters");
-        c->params[n].k = lua_tolstring(L, -2, &c->params[n].kl);
-        c->params[n].v = lua_tolstring(L, -1, &c->params[n].vl);
-        n++;
+            luaL_error(L, "parameter '%s' must be a string", kv->k);
+        kv->v = lua_tolstring(L, -1, &kv->vl);
+        if ((r = encode_check_text(kv->v, kv->vl, 0, &at)) != ENCODE_TEXT_OK)
+            luaL_error(L, "parameter '%s' has %s at byte %d", kv->k,
+                       r == ENCODE_TEXT_BAD_UTF8 ? "invalid UTF-8" : "a control character",
+                       (int)at + 1);
+        if (++n == ENCODE_MAX_PARAMS - 16) luaL_error(L, "too many parameters");
         lua_pop(L, 1);
     }
     return n;
@@ -478,8 +513,16 @@ static int client_presign(lua_State *L) {
     lua_pushstring(L, o->signature);
     lua_setfield(L, -2, "signature");
     if (!in.v3) {
+        /* The caller's own parameters come first in signed_params: copy them from their
+         * table (the same string objects) and make strings only for the common ones. */
         lua_createtable(L, 0, (int)o->nsigned);
-        for (i = 0; i < o->nsigned; i++) set_kv(L, &o->signed_params[i]);
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);
+        }
+        for (i = in.nparams; i < o->nsigned; i++) set_kv(L, &o->signed_params[i]);
         lua_setfield(L, -2, "params");
     } else {
         lua_createtable(L, 0, (int)o->nheaders);

@@ -39,12 +39,9 @@ local REGION_ENDPOINTS = {
   ["ap-southeast-3"] = "https://live.ap-southeast-1.aliyuncs.com",
 }
 
--- Parameters the client sets itself; a caller passing one is a programming error.
-local RESERVED = {
-  Action = true, Version = true, Format = true, AccessKeyId = true, Signature = true,
-  SignatureMethod = true, SignatureVersion = true, SignatureNonce = true,
-  Timestamp = true, SecurityToken = true,
-}
+local METHODS = { GET = 1, POST = 1 }
+local SIGNATURES = { v1 = 1, v3 = 1 }
+local FORMATS = { JSON = 1, XML = 1 }
 
 ---------------------------------------------------------------------- validation --
 
@@ -263,9 +260,9 @@ function _M.new(opts)
   end
   local base, host = parse_endpoint(endpoint or DEFAULT_ENDPOINT)
 
-  local signature = check_enum("new", "signature", opts.signature, { v1 = 1, v3 = 1 }) or "v1"
-  local fmt = check_enum("new", "format", opts.format, { JSON = 1, XML = 1 }) or "JSON"
-  local method = check_enum("new", "method", opts.method, { GET = 1, POST = 1 }) or "POST"
+  local signature = check_enum("new", "signature", opts.signature, SIGNATURES) or "v1"
+  local fmt = check_enum("new", "format", opts.format, FORMATS) or "JSON"
+  local method = check_enum("new", "method", opts.method, METHODS) or "POST"
   local timeout = positive("timeout", opts.timeout, 10)
   local connect_timeout = positive("connect_timeout", opts.connect_timeout, 5)
   local max_body = positive("max_body", opts.max_body, 1024 * 1024)
@@ -632,6 +629,7 @@ function Client:resume_many(list, opts)
     done = done + 1
     if on_progress then on_progress(done, total, i, entries[i]) end
   end
+  local function completed(res, err, op) complete(op.index, res, err, op.attempt) end
   local s = scheduler(self)
   local saved = s.concurrency
   s.concurrency = concurrency
@@ -640,9 +638,7 @@ function Client:resume_many(list, opts)
     if p.code then
       complete(i, nil, p, 0)
     else
-      submit(self, "ResumeLiveStream", p, function(res, err, op)
-        complete(i, res, err, op.attempt)
-      end)
+      submit(self, "ResumeLiveStream", p, completed).index = i
     end
   end
   local ok, e = pcall(function()
@@ -747,38 +743,41 @@ function Client:each_blocked(args)
   end
 end
 
--- Operation parameters for call/presign: string names, scalar values as strings.
+-- Operation parameters for call/presign: string names, scalar values as strings. The
+-- core checks names and values (and raises); this only converts numbers and booleans,
+-- copying the table only when it has any.
 local function operation_params(fn, params)
   if params == nil then return {} end
   if type(params) ~= "table" then argerror(fn, "params must be a table", 3) end
-  local out = {}
+  local out
   for k, v in pairs(params) do
-    if type(k) ~= "string" or not k:match("^[%a][%w%.]*$") then
-      argerror(fn, format("parameter name %s is not valid", tostring(k)), 3)
-    end
-    if RESERVED[k] then argerror(fn, format("parameter '%s' is set by the client", k), 3) end
     local t = type(v)
-    if t == "number" then
-      v = (v % 1 == 0 and v >= -2^53 and v <= 2^53) and format("%d", v) or tostring(v)
-    elseif t == "boolean" then
-      v = tostring(v)
-    elseif t ~= "string" then
-      argerror(fn, format("parameter '%s' must be a string, number or boolean", k), 3)
+    if t ~= "string" then
+      if t == "number" then
+        v = (v % 1 == 0 and v >= -2^53 and v <= 2^53) and format("%d", v) or tostring(v)
+      elseif t == "boolean" then
+        v = tostring(v)
+      else
+        argerror(fn, format("parameter '%s' must be a string, number or boolean", tostring(k)), 3)
+      end
+      if not out then
+        out = {}
+        for kk, vv in pairs(params) do out[kk] = vv end
+      end
+      out[k] = v
     end
-    local problem, at = check_text(v)
-    if problem then
-      argerror(fn, format("parameter '%s' has %s at byte %d", k,
-        problem == "utf8" and "invalid UTF-8" or "a control character", at), 3)
-    end
-    out[k] = v
   end
-  return out
+  return out or params
 end
 
+local valid_actions = setmetatable({}, { __mode = "k" })
+
 local function check_action(fn, action)
+  if valid_actions[action] then return end
   if type(action) ~= "string" or not action:match("^%u%w*$") then
     argerror(fn, "action must be an operation name such as 'DescribeLiveStreamsBlockList'", 3)
   end
+  valid_actions[action] = true
 end
 
 --- client:call(action, params) → result | nil, err — any other Live RPC operation,
@@ -788,8 +787,35 @@ function Client:call(action, params)
   return call(self, action, operation_params("call", params))
 end
 
-local PRESIGN_OPTS = { timestamp = true, nonce = true, method = true, signature = true,
-                       version = true }
+local function option_error(name, want)
+  argerror("presign", format("'%s' must be %s", name, want), 4)
+end
+
+-- presign's options, each checked only when given.
+local PRESIGN_OPTS = {
+  timestamp = function(v)
+    if type(v) ~= "string" or not v:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$") then
+      option_error("timestamp", "a string YYYY-MM-DDThh:mm:ssZ")
+    end
+  end,
+  nonce = function(v)
+    if type(v) ~= "string" or not v:match("^[%w%-_%.]+$") then
+      option_error("nonce", "a non-empty string of letters, digits, '-', '_', '.'")
+    end
+  end,
+  version = function(v)
+    if type(v) ~= "string" or not v:match("^%d%d%d%d%-%d%d%-%d%d$") then
+      option_error("version", "a string YYYY-MM-DD")
+    end
+  end,
+  method = function(v)
+    if not METHODS[v] then option_error("method", 'one of "GET", "POST"') end
+  end,
+  signature = function(v)
+    if not SIGNATURES[v] then option_error("signature", 'one of "v1", "v3"') end
+  end,
+}
+local NO_OPTS = {}
 
 --- client:presign(action, params, opts) → table, without any network I/O.
 -- v1: method, url, params, string_to_sign, signature.
@@ -797,21 +823,17 @@ local PRESIGN_OPTS = { timestamp = true, nonce = true, method = true, signature 
 function Client:presign(action, params, opts)
   check_action("presign", action)
   params = operation_params("presign", params)
-  opts = opts or {}
-  check_fields("presign", "options", opts, PRESIGN_OPTS)
-  if opts.timestamp ~= nil and (type(opts.timestamp) ~= "string" or
-      not opts.timestamp:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$")) then
-    argerror("presign", "'timestamp' must be a string YYYY-MM-DDThh:mm:ssZ")
+  if opts == nil then
+    opts = NO_OPTS
+  elseif type(opts) ~= "table" then
+    argerror("presign", "expects a table of options")
+  else
+    for k, v in pairs(opts) do
+      local check = PRESIGN_OPTS[k]
+      if not check then argerror("presign", format("unknown option '%s'", tostring(k))) end
+      check(v)
+    end
   end
-  if opts.nonce ~= nil and (type(opts.nonce) ~= "string" or not opts.nonce:match("^[%w%-_%.]+$")) then
-    argerror("presign", "'nonce' must be a non-empty string of letters, digits, '-', '_', '.'")
-  end
-  if opts.version ~= nil and (type(opts.version) ~= "string" or
-      not opts.version:match("^%d%d%d%d%-%d%d%-%d%d$")) then
-    argerror("presign", "'version' must be a string YYYY-MM-DD")
-  end
-  check_enum("presign", "method", opts.method, { GET = 1, POST = 1 })
-  check_enum("presign", "signature", opts.signature, { v1 = 1, v3 = 1 })
   local creds, err = credentials_or_error(self)
   if not creds then error("aliyun.live.presign: " .. tostring(err), 2) end
   return self.core:presign(action, params, creds.access_key_id, creds.access_key_secret,
