@@ -33,7 +33,7 @@ SRCS        := $(wildcard src/*.c)
 OBJS        := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE      := $(BUILD)/aliyun/live/core.so
 
-.PHONY: all deps demo test test-bins clean asan valgrind bench fuzz
+.PHONY: all deps demo test test-bins test-luajit clean asan valgrind bench fuzz
 all: $(MODULE)
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
@@ -56,6 +56,11 @@ demo: deps
 test: deps
 	@$(MAKE) --no-print-directory all test-bins
 	@BUILD=$(BUILD) LUA=$(LUA) scripts/test
+
+# The library's specs once more on LuaJIT (OpenResty's branch), built against its headers.
+test-luajit: deps
+	@$(MAKE) --no-print-directory all test-bins LUA_VERSION=5.1 LUA_PC=luajit LUA=luajit
+	@BUILD=build/luajit LUA=luajit SPECS=spec scripts/test
 
 # The whole suite with the module built under AddressSanitizer + UBSan. The runtime is
 # preloaded into the Lua interpreter only; the servers the specs start run without it.
