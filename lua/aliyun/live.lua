@@ -460,6 +460,14 @@ local function schedule_retry(s, op, wait)
   table.insert(retry, i + 1, op)
 end
 
+-- The op cannot be sent (no credentials, no limiter): it ends with err.
+local function abandon(s, op, from_retry, err)
+  take_op(s, from_retry)
+  err.attempts = op.attempt
+  finish(s, op, nil, err)
+  return true
+end
+
 -- Try to start the next op. Returns true to go on, or false and the time the next op
 -- is due (nil when nothing is waiting).
 local function start_next(self, s)
@@ -469,23 +477,13 @@ local function start_next(self, s)
   if not op.creds then
     op.attempt = op.attempt + 1
     local creds, key = prepare(self, op.action)
-    if not creds then
-      take_op(s, from_retry)
-      key.attempts = op.attempt
-      finish(s, op, nil, key)
-      return true
-    end
+    if not creds then return abandon(s, op, from_retry, key) end
     op.creds, op.key = creds, key
   end
   local limiter = self.limiter
   if limiter and not op.start_at then
     local wait, lerr = limiter:reserve(op.key)
-    if not wait then
-      take_op(s, from_retry)
-      lerr.attempts = op.attempt
-      finish(s, op, nil, lerr)
-      return true
-    end
+    if not wait then return abandon(s, op, from_retry, lerr) end
     op.start_at = now + wait
   end
   if op.start_at and op.start_at > now then return false, op.start_at end

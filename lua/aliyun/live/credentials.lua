@@ -294,6 +294,23 @@ local function file_error(path, line, msg)
   return cred_error(format("%s: %s", path, msg), "SDK.CredentialsError")
 end
 
+-- The file given, else the one the environment names, else ~/rel → path, text | nil,
+-- err. A default file that is missing means "no credentials here" (the chain goes on);
+-- a file the user named, or one that cannot be read, is an error.
+local function read_config(given, env_name, rel)
+  local path = given or getenv(env_name)
+  if path == "" then path = nil end
+  local explicit = path ~= nil
+  path = path or home_path(rel)
+  if not path then return nil, cred_error("no HOME for ~" .. rel) end
+  local text, why = read_file(path)
+  if not text then
+    if why == "missing" and not explicit then return nil, cred_error(path .. " does not exist") end
+    return nil, file_error(path, nil, why == "missing" and "does not exist" or "cannot be read")
+  end
+  return path, text
+end
+
 -- INI: [section] and key = value lines; '#' and ';' start comments. Returns sections
 -- name → { key → value, _line → line of the header, _lines → key → line }.
 local function parse_ini(path, text)
@@ -351,18 +368,9 @@ end
 
 function Profile:resolve()
   local opts = self.opts
-  local path = opts.file or getenv("ALIBABA_CLOUD_CREDENTIALS_FILE")
-  if path == "" then path = nil end
-  local explicit = path ~= nil
-  path = path or home_path("/.alibabacloud/credentials")
-  if not path then return nil, cred_error("no HOME for ~/.alibabacloud/credentials") end
-  local text, why = read_file(path)
-  if not text then
-    if why == "missing" and not explicit then
-      return nil, cred_error(path .. " does not exist")
-    end
-    return nil, file_error(path, nil, why == "missing" and "does not exist" or "cannot be read")
-  end
+  local path, text = read_config(opts.file, "ALIBABA_CLOUD_CREDENTIALS_FILE",
+    "/.alibabacloud/credentials")
+  if not path then return nil, text end
   local sections, err = parse_ini(path, text)
   if not sections then return nil, err end
   local name = opts.profile or getenv("ALIBABA_CLOUD_PROFILE") or "default"
@@ -427,16 +435,8 @@ end
 
 function Cli:resolve()
   local opts = self.opts
-  local path = opts.file or getenv("ALIBABA_CLOUD_CONFIG_FILE")
-  if path == "" then path = nil end
-  local explicit = path ~= nil
-  path = path or home_path("/.aliyun/config.json")
-  if not path then return nil, cred_error("no HOME for ~/.aliyun/config.json") end
-  local text, why = read_file(path)
-  if not text then
-    if why == "missing" and not explicit then return nil, cred_error(path .. " does not exist") end
-    return nil, file_error(path, nil, why == "missing" and "does not exist" or "cannot be read")
-  end
+  local path, text = read_config(opts.file, "ALIBABA_CLOUD_CONFIG_FILE", "/.aliyun/config.json")
+  if not path then return nil, text end
   if not cjson_ok then return nil, file_error(path, nil, "lua-cjson is not available") end
   local conf, jerr = cjson.decode(text)
   if type(conf) ~= "table" then
