@@ -205,6 +205,48 @@ describe("against the emulator", function()
       assert.equal(200, (send(p.url)))
     end)
 
+    it("a V3 request altered after signing is rejected, query or signed header", function()
+      local p = client():presign("ResumeLiveStream", { DomainName = "d.com", AppName = "a",
+        StreamName = "s", LiveStreamType = "publisher" }, { method = "GET", signature = "v3" })
+      local function send_v3(url, headers)
+        local args = { "-X GET" }
+        for k, v in pairs(headers) do
+          if k ~= "host" then args[#args + 1] = "-H " .. helpers.sh_quote(k .. ": " .. v) end
+        end
+        args[#args + 1] = helpers.sh_quote(url)
+        local status, body = helpers.curl(table.concat(args, " "))
+        return status, body:match('"Code":"([^"]+)"')
+      end
+      local function with(k, v)
+        local h = {}
+        for kk, vv in pairs(p.headers) do h[kk] = vv end
+        h[k] = v
+        return h
+      end
+      -- Altered query parameter.
+      local status, code = send_v3(p.url:gsub("StreamName=s", "StreamName=t"), p.headers)
+      assert.equal(400, status)
+      assert.equal("SignatureDoesNotMatch", code)
+      -- Altered signed headers (each still well-formed).
+      local altered = {
+        ["x-acs-action"] = "ForbidLiveStream",
+        ["x-acs-signature-nonce"] = p.headers["x-acs-signature-nonce"] .. "x",
+        ["x-acs-date"] = p.headers["x-acs-date"]:gsub("(%d)Z$", function(d) return ((d + 1) % 10) .. "Z" end),
+      }
+      for k, v in pairs(altered) do
+        status, code = send_v3(p.url, with(k, v))
+        assert.equal(400, status, k)
+        assert.equal("SignatureDoesNotMatch", code, k)
+      end
+      -- An x-acs-* header that was not signed.
+      status, code = send_v3(p.url, with("x-acs-extra", "1"))
+      assert.equal(400, status)
+      assert.equal("IncompleteSignature", code)
+      -- The untouched request passes.
+      status = send_v3(p.url, p.headers)
+      assert.equal(200, status)
+    end)
+
     it("a request with a parameter added or removed after signing is rejected", function()
       local p = client():presign("ResumeLiveStream", { DomainName = "d.com", AppName = "a",
         StreamName = "s", LiveStreamType = "publisher" }, { method = "GET" })

@@ -67,8 +67,15 @@ describe("proxy", function()
     local res, err = c:resume(stream)
     assert.is_nil(err)
     assert.truthy(res.request_id)
-    local log = helpers.read_file(proxy.log) or ""
-    assert.matches("GET " .. emu.url:gsub("%p", "%%%0") .. "/%?", log)
+    -- nginx logs in its log phase, after the answer went out: wait for the line.
+    local pattern = "GET " .. emu.url:gsub("%p", "%%%0") .. "/%?"
+    local log, deadline = "", require("aliyun.live.core").monotonic() + 5
+    repeat
+      log = helpers.read_file(proxy.log) or ""
+      if log:find(pattern) then break end
+      require("aliyun.live.core").sleep(0.02)
+    until require("aliyun.live.core").monotonic() > deadline
+    assert.matches(pattern, log)
   end)
 
   it("reports an unreachable proxy", function()
