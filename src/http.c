@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -278,22 +279,30 @@ static int collect_done(http_multi_t *m) {
     return finished;
 }
 
+static long monotonic_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait (curl_multi_poll, which returns at once when a new transfer wants starting),
+ * then one curl_multi_perform: perform looks at every transfer in flight, so one per
+ * wake-up rather than one before and one after the wait. Repeats until something
+ * finished or the time is up. */
 int http_multi_run(http_multi_t *m, int timeout_ms, char err[HTTP_ERRLEN]) {
-    CURLMcode rc = curl_multi_perform(m->multi, &m->running);
-    int finished = rc == CURLM_OK ? collect_done(m) : 0;
-    /* Wait only when there is nothing to report yet; curl_multi_poll also sleeps the
-     * timeout when no transfer is running, which is what a caller waiting for its
-     * next rate-limit slot wants. */
-    if (rc == CURLM_OK && finished == 0 && timeout_ms > 0) {
-        rc = curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
+    long deadline = monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int finished;
+    for (;;) {
+        long left = deadline - monotonic_ms();
+        CURLMcode rc = curl_multi_poll(m->multi, NULL, 0, left > 0 ? (int)left : 0, NULL);
         if (rc == CURLM_OK) rc = curl_multi_perform(m->multi, &m->running);
-        if (rc == CURLM_OK) finished = collect_done(m);
+        if (rc != CURLM_OK) {
+            snprintf(err, HTTP_ERRLEN, "curl multi: %s", curl_multi_strerror(rc));
+            return -1;
+        }
+        finished = collect_done(m);
+        if (finished || m->running == 0 || monotonic_ms() >= deadline) return finished;
     }
-    if (rc != CURLM_OK) {
-        snprintf(err, HTTP_ERRLEN, "curl multi: %s", curl_multi_strerror(rc));
-        return -1;
-    }
-    return finished;
 }
 
 const char *http_status_name(http_status_t s) {
