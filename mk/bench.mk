@@ -11,5 +11,5 @@ $(BUILD)/bench/sign_cost: bench/sign_cost.c $(BENCH_CORE) $(wildcard src/*.h)
 	  $(BENCH_CORE) $(shell $(PKG_CONFIG) --cflags --libs libcrypto) -o $@
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/curl_loop $(BUILD)/bench/sign_cost
+	@$(MAKE) -s --no-print-directory all $(BUILD)/bench/curl_loop $(BUILD)/bench/sign_cost >&2
 	@BUILD=$(BUILD) LUA=$(LUA) bench/run
