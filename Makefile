@@ -12,10 +12,6 @@ LUA_CFLAGS  ?= -I$(LUA_INCDIR)
 else
 LUA_CFLAGS  ?= $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null)
 endif
-# lua-compat-5.3's header for Lua 5.1/5.2 (and LuaJIT), after Lua's own headers.
-ifneq ($(filter 5.1 5.2,$(LUA_VERSION)),)
-LUA_CFLAGS  += -I/usr/include/lua$(LUA_VERSION)
-endif
 
 DEPS        := libcurl libcrypto expat hiredis
 DEPS_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
@@ -23,20 +19,22 @@ DEPS_LIBS   ?= $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null) -lpthread -lm
 
 CFLAGS      ?= -O2 -g
 WARN        := -std=c99 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-ALL_CFLAGS  := $(WARN) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L \
+ALL_CFLAGS  := $(WARN) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L -Isrc \
                $(LUA_CFLAGS) $(DEPS_CFLAGS) $(CFLAGS)
 LIBFLAG     ?= -shared
 LDFLAGS     ?=
 
 BUILD       ?= build/$(LUA_PC)
-SRCS        := $(wildcard src/*.c)
+# src/ shows the layers: protocol/ (pure), transport/ (libcurl), limiter/, binding/ (Lua).
+SRCS        := $(wildcard src/*.c src/*/*.c)
+HDRS        := $(wildcard src/*.h src/*/*.h)
 OBJS        := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE      := $(BUILD)/aliyun/live/core.so
 
 .PHONY: all deps demo test test-bins test-luajit clean asan valgrind bench fuzz
 all: $(MODULE)
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
+$(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

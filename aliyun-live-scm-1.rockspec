@@ -31,12 +31,15 @@ build = {
   modules = {
     ["aliyun.live.core"] = {
       sources = {
-        "src/buf.c", "src/core.c", "src/core_client.c", "src/core_limiter.c", "src/encode.c",
-        "src/http.c", "src/limiter.c", "src/limiter_process.c", "src/limiter_redis.c",
-        "src/limiter_shm.c", "src/lua_compat.c", "src/parse.c", "src/request.c", "src/sign.c",
+        "src/buf.c", "src/compat.c",
+        "src/protocol/encode.c", "src/protocol/request.c", "src/protocol/sign.c",
+        "src/transport/http.c",
+        "src/limiter/gcra.c", "src/limiter/memory.c", "src/limiter/redis.c", "src/limiter/shm.c",
+        "src/binding/client.c", "src/binding/core.c", "src/binding/decode.c",
+        "src/binding/limiter.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
-      incdirs = { "$(OPENSSL_INCDIR)", "$(EXPAT_INCDIR)", "$(HIREDIS_INCDIR)" },
+      incdirs = { "src", "$(OPENSSL_INCDIR)", "$(EXPAT_INCDIR)", "$(HIREDIS_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(EXPAT_LIBDIR)", "$(HIREDIS_LIBDIR)" },
       libraries = { "curl", "crypto", "expat", "hiredis", "pthread", "m" },
     },

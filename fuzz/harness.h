@@ -14,7 +14,7 @@
 #include <lualib.h>
 
 #include "encode.h"
-#include "parse.h"
+#include "decode.h"
 
 #define CHECK(cond, ...) do {                                                        \
         if (!(cond)) {                                                               \

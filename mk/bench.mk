@@ -1,13 +1,13 @@
 # Benchmarks: baselines in C (plain libcurl, signing alone) and the Lua harness.
-BENCH_CORE := src/buf.c src/encode.c src/sign.c src/request.c
+BENCH_CORE := src/buf.c src/protocol/encode.c src/protocol/sign.c src/protocol/request.c
 
 $(BUILD)/bench/curl_loop: bench/curl_loop.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -std=c99 -Wall -Wextra -Werror $< $(shell $(PKG_CONFIG) --cflags --libs libcurl) -o $@
 
-$(BUILD)/bench/sign_cost: bench/sign_cost.c $(BENCH_CORE) $(wildcard src/*.h)
+$(BUILD)/bench/sign_cost: bench/sign_cost.c $(BENCH_CORE) $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(@D)
-	$(CC) -O2 -g -std=c99 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -Isrc $< \
+	$(CC) -O2 -g -std=c99 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -Isrc -Isrc/protocol $< \
 	  $(BENCH_CORE) $(shell $(PKG_CONFIG) --cflags --libs libcrypto) -o $@
 
 bench: deps

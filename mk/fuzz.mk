@@ -16,7 +16,7 @@ FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 FUZZ_CFLAGS  ?= -g -O1 -fno-omit-frame-pointer
 FUZZ_ALL_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
                    -Wno-unused-parameter -fsanitize=fuzzer,address,undefined \
-                   -fno-sanitize-recover=all -I$(FUZZ_SRC) \
+                   -fno-sanitize-recover=all -I$(FUZZ_SRC) -I$(FUZZ_SRC)/protocol -I$(FUZZ_SRC)/binding \
                    $(shell $(PKG_CONFIG) --cflags $(FUZZ_LUA_PC) expat 2>/dev/null) $(FUZZ_CFLAGS)
 FUZZ_LIBS    := $(shell $(PKG_CONFIG) --libs $(FUZZ_LUA_PC) expat 2>/dev/null) -lm
 # libFuzzer options for every run: a slow input (> 10 s) is a finding too.
@@ -24,11 +24,11 @@ FUZZ_OPTS    ?= -timeout=10 -print_final_stats=1
 
 .PHONY: fuzz fuzz-ci fuzz-bins
 
-$(FUZZ_BUILD)/encode: $(FUZZ_SRC)/encode.c $(FUZZ_SRC)/buf.c
+$(FUZZ_BUILD)/encode: $(FUZZ_SRC)/protocol/encode.c $(FUZZ_SRC)/buf.c
 $(FUZZ_BUILD)/json $(FUZZ_BUILD)/xml $(FUZZ_BUILD)/classify: fuzz/harness.h \
-    $(FUZZ_SRC)/parse.c $(FUZZ_SRC)/encode.c $(FUZZ_SRC)/buf.c
+    $(FUZZ_SRC)/binding/decode.c $(FUZZ_SRC)/protocol/encode.c $(FUZZ_SRC)/compat.c $(FUZZ_SRC)/buf.c
 
-$(FUZZ_BINS): $(FUZZ_BUILD)/%: fuzz/%.c $(wildcard $(FUZZ_SRC)/*.h) mk/fuzz.mk
+$(FUZZ_BINS): $(FUZZ_BUILD)/%: fuzz/%.c $(wildcard $(FUZZ_SRC)/*.h $(FUZZ_SRC)/*/*.h) mk/fuzz.mk
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(filter %.c,$^) $(FUZZ_LIBS) -o $@
 

@@ -6,7 +6,7 @@ ifndef LIMITER_TESTS_MK
 LIMITER_TESTS_MK := 1
 
 LUA_LIBS     ?= $(shell $(PKG_CONFIG) --libs $(LUA_PC) 2>/dev/null)
-LIMITER_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/limiter*.c))
+LIMITER_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/limiter/*.c))
 HOST_CFLAGS  := $(WARN) -D_POSIX_C_SOURCE=200809L $(CFLAGS)
 
 TEST_BINS    += $(BUILD)/spec/threads $(BUILD)/spec/shm_hold
@@ -23,6 +23,6 @@ $(BUILD)/spec/threads: spec/c/threads.c mk/limiter-tests.mk
 # A process that dies holding the shm store's lock.
 $(BUILD)/spec/shm_hold: spec/c/shm_hold.c $(LIMITER_OBJS) mk/limiter-tests.mk
 	@mkdir -p $(@D)
-	$(CC) $(HOST_CFLAGS) -Isrc $< $(LIMITER_OBJS) -o $@ $(DEPS_LIBS)
+	$(CC) $(HOST_CFLAGS) -Isrc/limiter $< $(LIMITER_OBJS) -o $@ $(DEPS_LIBS)
 
 endif

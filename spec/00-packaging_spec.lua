@@ -27,7 +27,7 @@ describe("rockspec", function()
   it("builds every C source of src/ into aliyun.live.core", function()
     local listed = {}
     for _, f in ipairs(spec.build.modules["aliyun.live.core"].sources) do listed[f] = true end
-    assert.same(ls(("cd %s && ls src/*.c"):format(root)), listed)
+    assert.same(ls(("cd %s && ls src/*.c src/*/*.c"):format(root)), listed)
   end)
 
   it("installs every Lua module of lua/", function()

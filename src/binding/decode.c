@@ -7,8 +7,8 @@
 #include <expat.h>
 
 #include "buf.h"
-#include "encode.h"
-#include "parse.h"
+#include "protocol/encode.h"
+#include "decode.h"
 
 /* ---------------------------------------------------------------- XML via expat --- */
 

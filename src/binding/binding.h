@@ -2,7 +2,7 @@
 #ifndef ALIYUN_LIVE_CORE_H
 #define ALIYUN_LIVE_CORE_H
 
-#include "lua_compat.h"
+#include "compat.h"
 
 #pragma GCC visibility push(hidden)   /* see buf.h */
 

@@ -4,11 +4,11 @@
 #include <math.h>
 #include <time.h>
 
-#include "core.h"
-#include "encode.h"
-#include "http.h"
-#include "parse.h"
-#include "sign.h"
+#include "binding.h"
+#include "protocol/encode.h"
+#include "transport/http.h"
+#include "decode.h"
+#include "protocol/sign.h"
 
 #define CORE_VERSION "0.1.0"
 

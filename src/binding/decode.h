@@ -5,7 +5,7 @@
 #define ALIYUN_LIVE_PARSE_H
 
 #include <stddef.h>
-#include "lua_compat.h"
+#include "compat.h"
 
 #pragma GCC visibility push(hidden)   /* see buf.h */
 

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "core.h"
-#include "limiter.h"
+#include "binding.h"
+#include "limiter/limiter.h"
 
 #define LIMITER_MT "aliyun.live.Limiter"
 

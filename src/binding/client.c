@@ -11,10 +11,10 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
-#include "core.h"
-#include "http.h"
-#include "parse.h"
-#include "request.h"
+#include "binding.h"
+#include "transport/http.h"
+#include "decode.h"
+#include "protocol/request.h"
 
 #define CLIENT_MT "aliyun.live.Client"
 #define DECODE lua_upvalueindex(1)
