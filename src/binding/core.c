@@ -2,7 +2,10 @@
  * own core_*.c; the work itself is done in encode/sign/request/http/parse/limiter. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "binding.h"
 #include "protocol/encode.h"
@@ -89,6 +92,39 @@ static int l_sleep(lua_State *L) {
     return 0;
 }
 
+/* core.getuid() → the real user id (per-user names such as the CLI's shm store). */
+static int l_getuid(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)getuid());
+    return 1;
+}
+
+/* The one piece of signal state: which of SIGINT/SIGTERM arrived since trap_signals. A
+ * command-line tool asks for it; the library never installs handlers on its own. */
+static volatile sig_atomic_t caught_signal;
+
+static void on_signal(int sig) { caught_signal = sig; }
+
+/* core.trap_signals() — SIGINT and SIGTERM set a flag instead of ending the process
+ * (no SA_RESTART: a wait in progress returns early); core.interrupted() reads it. */
+static int l_trap_signals(lua_State *L) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+        return luaL_error(L, "sigaction: %s", strerror(errno));
+    caught_signal = 0;
+    return 0;
+}
+
+/* core.interrupted() → "SIGINT" | "SIGTERM" | nil */
+static int l_interrupted(lua_State *L) {
+    int sig = caught_signal;
+    if (!sig) return 0;
+    lua_pushstring(L, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    return 1;
+}
+
 static int l_curl_version(lua_State *L) {
     lua_pushstring(L, http_curl_version());
     return 1;
@@ -124,6 +160,9 @@ CORE_EXPORT int luaopen_aliyun_live_core(lua_State *L) {
         { "monotonic", l_monotonic },
         { "sleep", l_sleep },
         { "curl_version", l_curl_version },
+        { "getuid", l_getuid },
+        { "trap_signals", l_trap_signals },
+        { "interrupted", l_interrupted },
         { NULL, NULL }
     };
     char err[HTTP_ERRLEN];

@@ -433,8 +433,9 @@ local function line_of(text, pos)
   return n
 end
 
-function Cli:resolve()
-  local opts = self.opts
+-- The profile the options, the environment or the file's "current" name → path, name,
+-- profile table | nil, err.
+local function cli_profile(opts)
   local path, text = read_config(opts.file, "ALIBABA_CLOUD_CONFIG_FILE", "/.aliyun/config.json")
   if not path then return nil, text end
   if not cjson_ok then return nil, file_error(path, nil, "lua-cjson is not available") end
@@ -444,11 +445,23 @@ function Cli:resolve()
     return nil, file_error(path, at and line_of(text, at) or nil, "malformed JSON")
   end
   local name = opts.profile or getenv("ALIBABA_CLOUD_PROFILE") or conf.current or "default"
-  local prof
   for _, p in ipairs(type(conf.profiles) == "table" and conf.profiles or {}) do
-    if type(p) == "table" and p.name == name then prof = p end
+    if type(p) == "table" and p.name == name then return path, name, p end
   end
-  if not prof then return nil, file_error(path, nil, format("has no profile '%s'", name)) end
+  return nil, file_error(path, nil, format("has no profile '%s'", name))
+end
+
+--- The profile's region_id, or nil (when it has none, or the file or profile is missing).
+function Cli:region()
+  local _, _, prof = cli_profile(self.opts)
+  local r = type(prof) == "table" and prof.region_id
+  return type(r) == "string" and r ~= "" and r or nil
+end
+
+function Cli:resolve()
+  local opts = self.opts
+  local path, name, prof = cli_profile(opts)
+  if not path then return nil, name end
   local function missing(keys)
     for _, k in ipairs(keys) do
       if type(prof[k]) ~= "string" or prof[k] == "" then
