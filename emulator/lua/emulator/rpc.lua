@@ -3,6 +3,7 @@
 --   and skew -> AccessKeyId known and active -> SecurityToken -> signature -> nonce
 --   unused -> action known for the version -> throttling -> injected faults ->
 --   the operation's own checks -> the operation.
+-- Throttling and statistics count per account: "<permanent AccessKeyId>/<Action>".
 -- Every request is counted in the statistics and the request log, whatever its fate.
 local request = require "emulator.request"
 local sig_v1 = require "emulator.sig_v1"
@@ -87,7 +88,7 @@ local function admit(r, t_us)
       "Specified api is not found, please check your url and method.")
   end
 
-  local ok, wait_ms = throttle.admit(id.key_id .. "/" .. id.action, t_us, config.qps)
+  local ok, wait_ms = throttle.admit(key.owner .. "/" .. id.action, t_us, config.qps)
   if not ok then
     return nil, errors.new(config.throttle_status, "Throttling.User",
       "Request was denied due to user flow control.",
@@ -105,7 +106,8 @@ function M.handle()
 
   stats.count_request()
   if r.claimed_key and r.claimed_action then
-    stats.arrival(r.claimed_key .. "/" .. r.claimed_action, t_us)
+    -- Keyed by account, from what the request claims (before any check).
+    stats.arrival(keys.account_of(r.claimed_key) .. "/" .. r.claimed_action, t_us)
   end
 
   local entry = {
