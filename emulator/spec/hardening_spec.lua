@@ -111,7 +111,7 @@ describe("control endpoints under hostile input", function()
       { '{"qps":1e400}', "qps" }, { '{"qps":1.5}', "qps" }, { '{"qps":"30"}', "qps" },
       { '{"qps":null}', "qps" }, { '{"throttle_status":600}', "throttle_status" },
       { '{"sts_ttl":0}', "sts_ttl" }, { '{"sts_ttl":315360001}', "sts_ttl" },
-      { '{"metadata_ttl":null}', "metadata_ttl" },
+      { '{"metadata_ttl":null}', "metadata_ttl" }, { '{"uri_ttl":-5}', "uri_ttl" },
       { '{"blocklist_limit":-1}', "blocklist_limit" }, { '{"ecs_role":"x"}', "ecs_role" },
       { '{"imds_token_required":true}', "imds_token_required" },
       { '{"qps":5,"zzz":1}', "zzz" },
@@ -122,8 +122,9 @@ describe("control endpoints under hostile input", function()
     refused("/__emulator/config", "[]")
     local cfg = S.get_json(E, "/__emulator/config")
     assert.equal(30, cfg.qps)
-    cfg = S.assert_ok(S.post_json(E, "/__emulator/config", { metadata_ttl = 60, sts_ttl = S.json.null })).json
-    assert.equal(60, cfg.metadata_ttl)
+    assert.equal(3600, cfg.uri_ttl)
+    cfg = S.assert_ok(S.post_json(E, "/__emulator/config", { uri_ttl = 60, sts_ttl = S.json.null })).json
+    assert.equal(60, cfg.uri_ttl)
   end)
 
   it("requests?last= takes only a decimal count", function()

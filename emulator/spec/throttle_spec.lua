@@ -2,6 +2,7 @@
 -- issued them), x-acs-retry-after, and the exact max_per_second statistic. Uses its
 -- own emulator with a small limit.
 local S = require "support"
+local T = require "sts_support"
 
 -- Signs n ResumeLiveStream URLs (distinct nonces) for key/secret (and STS token).
 local function signed_urls(emu, n, key_id, secret, action, token)
@@ -121,6 +122,35 @@ describe("throttling", function()
     local c = assume("other", "othersecret")
     ok = shared_burst({ c })
     assert.equal(3, ok)
+  end)
+
+  it("counts ECS-role, OIDC and credentials-URI keys against the default account", function()
+    local m = S.json.decode(S.http({ url = emu.url .. "/latest/meta-data/ram/security-credentials/EcsRamRoleTest" }).body)
+    local u = S.json.decode(T.uri(emu).body)
+    local keys = {
+      { key_id = m.AccessKeyId, secret = m.AccessKeySecret, token = m.SecurityToken },
+      T.oidc_key(emu),
+      { key_id = u.AccessKeyId, secret = u.AccessKeySecret, token = u.SecurityToken },
+    }
+    S.reset(emu)
+    local ok, throttled = shared_burst(keys)
+    assert.equal(3, ok)
+    assert.equal(6, throttled)
+    only_key(S.get_json(emu, "/__emulator/stats"), "testid/ResumeLiveStream", 9)
+  end)
+
+  it("throttles AssumeRoleWithOIDC on the default account", function()
+    local urls = {}
+    for i = 1, 4 do
+      urls[i] = emu.url .. "/?" .. S.encode_query({ Action = "AssumeRoleWithOIDC", Version = "2015-04-01",
+        Format = "JSON", Timestamp = S.iso(), RoleArn = T.ROLE, OIDCProviderArn = T.PROVIDER,
+        OIDCToken = T.jwt(T.claims()), RoleSessionName = "quota" })
+    end
+    local results = burst(urls)
+    for i = 1, 3 do assert.equal(200, results[i].status) end
+    assert.equal(400, results[4].status)
+    assert.is_true(results[4].retry_after >= 1)
+    assert.equal(4, S.get_json(emu, "/__emulator/stats").max_per_second["testid/AssumeRoleWithOIDC"])
   end)
 
   it("frees a slot after x-acs-retry-after; throttled requests take no quota", function()

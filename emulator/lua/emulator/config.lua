@@ -9,7 +9,8 @@ local M = {}
 local startup = {}
 
 -- The run-time settings (read directly as config.qps etc.).
-local RUNTIME = { "qps", "throttle_status", "sts_ttl", "metadata_ttl", "blocklist_limit" }
+local RUNTIME = { "qps", "throttle_status", "sts_ttl", "metadata_ttl", "uri_ttl",
+                  "blocklist_limit" }
 
 local function apply(values)
   for _, k in ipairs(RUNTIME) do M[k] = values[k] end
@@ -26,6 +27,7 @@ function M.load(path)
     throttle_status = tonumber(t.throttle_status) or 429,
     sts_ttl = tonumber(t.sts_ttl),           -- nil: use the request's DurationSeconds
     metadata_ttl = tonumber(t.metadata_ttl) or 21600,
+    uri_ttl = tonumber(t.uri_ttl) or 3600,     -- the credentials URI's keys
     blocklist_limit = 10000,                  -- the service's per-account maximum
   }
   M.ecs_role = t.ecs_role or "EcsRamRoleTest"
@@ -58,6 +60,7 @@ local checks = {
   throttle_status = jsonbody.integer(200, 599),
   sts_ttl = jsonbody.nullable(jsonbody.integer(1, MAX_TTL)),
   metadata_ttl = jsonbody.integer(1, MAX_TTL),
+  uri_ttl = jsonbody.integer(1, MAX_TTL),
   blocklist_limit = jsonbody.integer(0, 1e9),
   ecs_role = fixed("--ecs-role"),
   imds_token_required = fixed("--imds-token-required"),

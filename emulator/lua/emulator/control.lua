@@ -4,13 +4,15 @@
 --                    request log; run-time settings back to their start values
 --   GET/POST/DELETE faults   list / queue / clear injected faults
 --   GET/POST config  read / change qps, throttle_status, sts_ttl, metadata_ttl,
---                    blocklist_limit
+--                    uri_ttl, blocklist_limit
 --   GET/POST clock   read / freeze ({"now": ISO}), shift ({"offset": s}), restore ({})
 --   GET    requests?last=N   the last N RPC requests (secrets masked)
+--   GET    credentials       fresh temporary credentials (the credentials URI)
 --   GET    health    {"ok": true}
 -- Bodies are strict (jsonbody.lua): a bad one is a 400 {"ok": false, "error",
 -- "field"} and changes nothing.
 local jsonbody = require "emulator.jsonbody"
+local creduri = require "emulator.creduri"
 local render = require "emulator.render"
 local response = require "emulator.response"
 local clock = require "emulator.clock"
@@ -131,6 +133,8 @@ endpoints.requests = {
     return response.json(200, render.arr(reqlog.last(tonumber(last))))
   end,
 }
+
+endpoints.credentials = { GET = creduri.handle }
 
 function M.handle(name, method)
   local e = endpoints[name]

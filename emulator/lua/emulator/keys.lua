@@ -1,6 +1,7 @@
 -- The AccessKeys the emulator knows: permanent keys (from --key, plus testid) and
--- temporary STS keys it issued itself (AssumeRole, ECS role). Every key has an owner
--- (the account, named by its permanent key) whose stream state and quota it shares.
+-- temporary STS keys it issued itself (AssumeRole, AssumeRoleWithOIDC, ECS role, the
+-- credentials URI). Every key has an owner (the account, named by its permanent key)
+-- whose stream state and quota it shares.
 local crypto = require "emulator.crypto"
 local errors = require "emulator.errors"
 
@@ -14,8 +15,8 @@ local issued_since_sweep = 0
 local temporary_count = 0
 local seq = 0
 
--- Live temporary keys kept at most; beyond, the oldest are forgotten, so memory stays
--- bounded however many keys are asked for.
+-- Live temporary keys kept at most; beyond, the oldest are forgotten (an endpoint
+-- such as the credentials URI issues a key per call, and memory must stay bounded).
 local MAX_TEMPORARY = 50000
 M.MAX_TEMPORARY = MAX_TEMPORARY
 
@@ -27,7 +28,7 @@ function M.add_permanent(id, secret, active)
 end
 
 --- The default account (the first key, testid): it owns the keys issued without a
---- key of the caller's own (ECS role).
+--- key of the caller's own (ECS role, AssumeRoleWithOIDC, the credentials URI).
 function M.default_owner() return first_key end
 
 function M.lookup(id)

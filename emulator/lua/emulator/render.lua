@@ -22,6 +22,15 @@ function M.obj(...)
   return setmetatable(o, OBJ)
 end
 
+--- Appends a field to an ordered document unless its value is nil.
+function M.add(o, k, v)
+  if v ~= nil then
+    o.keys[#o.keys + 1] = k
+    o.vals[#o.vals + 1] = v
+  end
+  return o
+end
+
 function M.arr(list)
   return setmetatable({ items = list or {} }, ARR)
 end

@@ -1,12 +1,12 @@
 -- The last requests seen on "/" (GET /__emulator/requests?last=N), for users
 -- debugging a client and for tests (did the retry use a new nonce?). Secrets are
--- masked before they are stored.
+-- masked before they are stored (the OIDC token too: it is a bearer credential).
 local fifo = require "emulator.fifo"
 
 local M = {}
 
 local KEEP = 1000
-local SECRET = { Signature = true, SecurityToken = true,
+local SECRET = { Signature = true, SecurityToken = true, OIDCToken = true,
                  ["x-acs-security-token"] = true, authorization = true }
 
 local log, seq
