@@ -1,5 +1,6 @@
--- Hostile input to the control endpoints: every bad body is a 400 that names the
--- field and changes nothing; the fault queue stays bounded.
+-- Hostile input to the control endpoints and the API: every bad body is a 400 that
+-- names the field and changes nothing; queues and logs stay bounded; what nginx
+-- refuses itself is answered in JSON.
 local S = require "support"
 local E = S.main
 
@@ -134,5 +135,69 @@ describe("control endpoints under hostile input", function()
       assert.equal("last", res.json.field)
     end
     assert.equal(200, S.http({ url = E.url .. "/__emulator/requests?last=99999999999999999999" }).status)
+  end)
+end)
+
+describe("the API under hostile input", function()
+  before_each(function() S.reset(E) end)
+  after_each(function() S.reset(E) end)
+
+  it("answers a body over 1 MB with a JSON 413, counted in the statistics", function()
+    local res = S.http({ method = "POST", url = E.url .. "/", body = ("a"):rep(1100000),
+                         headers = { { "Content-Type", "application/x-www-form-urlencoded" } } })
+    assert.equal(413, res.status)
+    assert.equal("RequestEntityTooLarge", res.json.Code)
+    assert.is_string(res.json.RequestId)
+    local stats = S.get_json(E, "/__emulator/stats")
+    assert.equal(1, stats.requests)
+    assert.equal(1, stats.codes.RequestEntityTooLarge)
+    res = S.http({ url = E.url .. "/", headers = { { "X-Big", ("h"):rep(70000) } } })
+    assert.equal(400, res.status)
+    assert.equal("RequestHeaderTooLarge", res.json.Code)
+  end)
+
+  it("refuses names the block list would have to keep beyond 1024 bytes", function()
+    local long = ("s"):rep(1025)
+    S.assert_error(S.v1({ emu = E, method = "POST", via = "form", action = "ForbidLiveStream",
+      params = S.stream("example.com", "app", long) }), 400, "InvalidStreamName.Malformed", "JSON")
+    S.assert_ok(S.v1({ emu = E, method = "POST", via = "form", action = "ForbidLiveStream",
+      params = S.stream("example.com", "app", ("s"):rep(1024)) }))
+  end)
+
+  it("keeps answers valid UTF-8 text whatever bytes a request carries", function()
+    local function forbid(name)
+      return S.v1({ emu = E, method = "POST", via = "form", action = "ForbidLiveStream",
+                    params = S.stream("example.com", "app", name) })
+    end
+    -- a control character, a stray byte, an overlong form, a surrogate
+    for _, name in ipairs({ "a\1b", "a\255b", "a\192\128b", "a\237\160\128b" }) do
+      S.assert_error(forbid(name), 400, "InvalidStreamName.Malformed", "JSON")
+    end
+    S.assert_ok(forbid("\231\155\180\230\146\173-1"))   -- UTF-8 text is fine
+    local res = S.assert_ok(S.v1({ emu = E, action = "DescribeLiveStreamsBlockList", format = "XML",
+      params = { DomainName = "example.com" } }))
+    assert.truthy(res.body:find("<StreamUrl>example.com/app/\231\155\180\230\146\173-1</StreamUrl>", 1, true))
+    -- a parameter given twice is named in the error: cleaned, in XML and in JSON
+    for _, format in ipairs({ "XML", "JSON" }) do
+      res = S.http({ url = E.url .. "/?Format=" .. format .. "&%01%FFx=1&%01%FFx=2" })
+      S.assert_error(res, 400, "InvalidParameter", format)
+      assert.is_nil(res.body:find("[\1\255]"))
+      assert.truthy(res.body:find("?x", 1, true))
+    end
+  end)
+
+  it("keeps request-log entries small: values cut at 2048 bytes, at most 100 fields", function()
+    local p = S.stream("example.com", "app", ("x"):rep(5000))
+    S.v1({ emu = E, method = "POST", via = "form", params = p })
+    local e = S.get_json(E, "/__emulator/requests?last=1")[1]
+    assert.equal(("x"):rep(2048) .. "...(5000 bytes)", e.params.StreamName)
+    local many = S.stream("example.com", "app", "s")
+    for i = 1, 150 do many[("Extra%03d"):format(i)] = "v" end
+    S.v1({ emu = E, method = "POST", via = "form", params = many })
+    e = S.get_json(E, "/__emulator/requests?last=1")[1]
+    local n = 0
+    for _ in pairs(e.params) do n = n + 1 end
+    assert.equal(101, n)
+    assert.is_string(e.params["..."])
   end)
 end)
