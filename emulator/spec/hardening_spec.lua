@@ -186,6 +186,24 @@ describe("the API under hostile input", function()
     end
   end)
 
+  it("tracks at most 10,000 statistics keys: claimed AccessKeyIds cannot grow it forever", function()
+    local cfg, lines = S.tmpfile(""), {}
+    for i = 1, 10001 do
+      lines[#lines + 1] = ('url = "%s/?AccessKeyId=k%d&Action=A"\noutput = "/dev/null"'):format(E.url, i)
+    end
+    local f = assert(io.open(cfg, "w"))
+    f:write(table.concat(lines, "\n"), "\n")
+    f:close()
+    S.sh("curl -sS -K " .. S.q(cfg))
+    local stats = S.get_json(E, "/__emulator/stats")
+    assert.equal(10001, stats.requests)
+    assert.equal(10001, stats.codes.MissingParameter)
+    local n = 0
+    for _ in pairs(stats.max_per_second) do n = n + 1 end
+    assert.equal(10000, n)
+    assert.is_nil(stats.max_per_second["k10001/A"])
+  end)
+
   it("keeps request-log entries small: values cut at 2048 bytes, at most 100 fields", function()
     local p = S.stream("example.com", "app", ("x"):rep(5000))
     S.v1({ emu = E, method = "POST", via = "form", params = p })

@@ -63,6 +63,17 @@ describe("STS AssumeRoleWithOIDC", function()
     assert.matches("^STS%.", S.xml_field(res.body, "AccessKeyId"))
   end)
 
+  it("is also taken in the V3 shape, unsigned (action and version in headers): JSON by default", function()
+    local res = S.http({ method = "POST", url = E.url .. "/",
+      body = S.encode_query({ RoleArn = T.ROLE, OIDCProviderArn = T.PROVIDER,
+                              OIDCToken = T.jwt(T.claims()), RoleSessionName = "v3-shape" }),
+      headers = { { "Content-Type", "application/x-www-form-urlencoded" },
+                  { "x-acs-action", "AssumeRoleWithOIDC" }, { "x-acs-version", "2015-04-01" },
+                  { "x-acs-date", S.iso() } } })
+    S.assert_ok(res)
+    assert.matches("/v3%-shape$", res.json.AssumedRoleUser.Arn)
+  end)
+
   it("ignores signature fields: the call is anonymous", function()
     local res = T.oidc({ emu = E, token = T.jwt(T.claims()),
       params = { AccessKeyId = "nobody", Signature = "bogus", SignatureMethod = "HMAC-SHA1" } })
