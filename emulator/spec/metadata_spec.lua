@@ -58,10 +58,14 @@ describe("ECS metadata", function()
     assert.equal(200, put_token(E, 1).status)
   end)
 
-  it("lets a token expire", function()
+  it("lets a token expire, by the server clock", function()
+    local t0 = os.time()
+    S.freeze(E, t0)
     local tok = put_token(E, 1).body
     assert.equal(200, get(E, PREFIX, tok).status)
-    S.sleep(1.1)
+    S.freeze(E, t0 + 0.999)
+    assert.equal(200, get(E, PREFIX, tok).status)
+    S.freeze(E, t0 + 1)
     assert.equal(401, get(E, PREFIX, tok).status)
   end)
 
@@ -70,17 +74,24 @@ describe("ECS metadata", function()
     assert.equal(404, get(E, "/latest/meta-data/instance-id").status)
   end)
 
-  it("rotates credentials according to metadata_ttl", function()
+  it("rotates credentials according to metadata_ttl, each living its whole ttl", function()
     S.assert_ok(S.post_json(E, "/__emulator/config", { metadata_ttl = 2 }))
+    local t0 = os.time()
+    S.freeze(E, t0 + 0.5)
     local a = S.json.decode(get(E, PREFIX .. "EcsRamRoleTest").body)
-    local o = { emu = E, params = S.stream("example.com", "app", "s"),
+    assert.equal(S.iso(t0 + 2), a.Expiration)   -- t0 + 2.5, shown rounded down
+    assert.equal(S.iso(t0), a.LastUpdated)
+    local o = { emu = E, params = S.stream("example.com", "app", "s"), timestamp = S.iso(t0 + 2),
                 key_id = a.AccessKeyId, secret = a.AccessKeySecret, token = a.SecurityToken }
-    S.assert_ok(S.v1(o))
-    S.sleep(2.1)
-    S.assert_error(S.v1(o), 400, "InvalidSecurityToken.Expired", "JSON")
+    S.freeze(E, t0 + 1.25)   -- less than half the lifetime gone: the same key
+    assert.equal(a.AccessKeyId, S.json.decode(get(E, PREFIX .. "EcsRamRoleTest").body).AccessKeyId)
+    S.freeze(E, t0 + 2.25)   -- past half: a new key; the old one lives on until t0 + 2.5
     local b = S.json.decode(get(E, PREFIX .. "EcsRamRoleTest").body)
     assert.are_not.equal(a.AccessKeyId, b.AccessKeyId)
-    S.assert_ok(S.v1({ emu = E, params = S.stream("example.com", "app", "s"),
+    S.assert_ok(S.v1(o))
+    S.freeze(E, t0 + 2.5)
+    S.assert_error(S.v1(o), 400, "InvalidSecurityToken.Expired", "JSON")
+    S.assert_ok(S.v1({ emu = E, params = S.stream("example.com", "app", "s"), timestamp = S.iso(t0 + 2),
       key_id = b.AccessKeyId, secret = b.AccessKeySecret, token = b.SecurityToken }))
   end)
 end)

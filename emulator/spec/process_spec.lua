@@ -123,6 +123,15 @@ describe("emulator/run", function()
     assert.equal(2, code)
     _, code = S.sh(RUN .. " --key nocolon 2>/dev/null")
     assert.equal(2, code)
+    -- numbers that would overflow or make no sense, and keys nginx could not load
+    for _, bad in ipairs({ "--qps 99999999999999999999", "--qps 1000000000", "--sts-ttl 315360001",
+                           "--metadata-ttl 0", "--uri-ttl 1e3", "--keepalive-timeout 86401",
+                           "--throttle-status 600", "--watch-pid 0", "--port 65536",
+                           "--key " .. S.q("id:sec\tret"), "--key " .. S.q("id\n:secret") }) do
+      out, code = S.sh(RUN .. " " .. bad .. " 2>&1")
+      assert.equal(2, code, bad)
+      assert.matches("^emulator: bad ", out)
+    end
   end)
 
   it("reuses one connection for API calls (keep-alive)", function()

@@ -78,12 +78,20 @@ describe("STS AssumeRole", function()
       400, "InvalidSecurityToken.Malformed", "JSON")
   end)
 
-  it("rejects the token once it has expired (sts_ttl)", function()
+  it("rejects the token once it has expired (sts_ttl), and not a moment earlier", function()
+    -- The server clock is frozen half-way through a second: a key issued then must
+    -- live its whole ttl (an expiry rounded down to the second would end it early,
+    -- and with a ttl of 1 s a request right after issue could already fail).
+    local t0 = os.time()
+    S.freeze(E, t0 + 0.5)
     S.assert_ok(S.post_json(E, "/__emulator/config", { sts_ttl = 1 }))
-    local c = S.assert_ok(assume()).json.Credentials
-    local o = { emu = E, params = STREAM, key_id = c.AccessKeyId, secret = c.AccessKeySecret, token = c.SecurityToken }
+    local c = S.assert_ok(assume(nil, { timestamp = S.iso(t0) })).json.Credentials
+    assert.equal(S.iso(t0 + 1), c.Expiration)   -- t0 + 1.5, shown rounded down
+    local o = { emu = E, params = STREAM, key_id = c.AccessKeyId, secret = c.AccessKeySecret,
+                token = c.SecurityToken, timestamp = S.iso(t0 + 1), date = S.iso(t0 + 1) }
+    S.freeze(E, t0 + 1.25)
     S.assert_ok(S.v1(o))
-    S.sleep(1.1)
+    S.freeze(E, t0 + 1.5)
     S.assert_error(S.v1(o), 400, "InvalidSecurityToken.Expired", "JSON")
     o.format = "XML"
     S.assert_error(S.v1(o), 400, "InvalidSecurityToken.Expired", "XML")

@@ -198,6 +198,20 @@ function S.post_json(emu, path, value, method)
                   headers = { { "Content-Type", "application/json" } } })
 end
 
+--- POSTs body (a string, sent as is) to a control path; returns the response.
+function S.post_raw(emu, path, body)
+  return S.http({ method = "POST", url = emu.url .. path, body = body,
+                  headers = { { "Content-Type", "application/json" } } })
+end
+
+--- Freezes the emulator's clock at epoch seconds t (fractions cut to the ms).
+function S.freeze(emu, t)
+  local whole = math.floor(t)
+  local iso = S.iso(whole):gsub("Z$", ("." .. "%03dZ"):format(math.floor((t - whole) * 1000)))
+  local res = S.post_json(emu, "/__emulator/clock", { now = iso })
+  assert(res.status == 200, "freeze failed: " .. tostring(res.body))
+end
+
 function S.reset(emu)
   local res = S.post_json(emu, "/__emulator/reset")
   assert(res.status == 200, "reset failed")

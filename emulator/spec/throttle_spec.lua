@@ -1,9 +1,11 @@
--- Flow control at --qps per AccessKeyId/Action, x-acs-retry-after, and the exact
--- max_per_second statistic. Uses its own emulator with a small limit.
+-- Flow control at --qps per account/Action (temporary keys count for the account that
+-- issued them), x-acs-retry-after, and the exact max_per_second statistic. Uses its
+-- own emulator with a small limit.
 local S = require "support"
+local T = require "sts_support"
 
--- Signs n ResumeLiveStream URLs (distinct nonces) for key/secret.
-local function signed_urls(emu, n, key_id, secret, action)
+-- Signs n ResumeLiveStream URLs (distinct nonces) for key/secret (and STS token).
+local function signed_urls(emu, n, key_id, secret, action, token)
   local out = {}
   for i = 1, n do
     local p = S.stream("example.com", "app", "s")
@@ -15,6 +17,7 @@ local function signed_urls(emu, n, key_id, secret, action)
     p.SignatureVersion = "1.0"
     p.SignatureNonce = S.uuid()
     p.Timestamp = S.iso()
+    p.SecurityToken = token
     if p.Action ~= "ResumeLiveStream" and p.Action ~= "ForbidLiveStream" then
       p.AppName, p.StreamName, p.LiveStreamType = nil, nil, nil
     end
@@ -68,7 +71,7 @@ describe("throttling", function()
     assert.matches("^%d+$", res.headers["x-acs-retry-after"])
   end)
 
-  it("counts each AccessKeyId and each Action separately", function()
+  it("counts each account and each Action separately", function()
     local urls = signed_urls(emu, 3)
     for _, u in ipairs(signed_urls(emu, 3, "other", "othersecret")) do urls[#urls + 1] = u end
     for _, u in ipairs(signed_urls(emu, 3, "testid", "testsecret", "DescribeLiveStreamsBlockList")) do
@@ -79,6 +82,75 @@ describe("throttling", function()
     assert.equal(3, stats.max_per_second["testid/ResumeLiveStream"])
     assert.equal(3, stats.max_per_second["other/ResumeLiveStream"])
     assert.equal(3, stats.max_per_second["testid/DescribeLiveStreamsBlockList"])
+  end)
+
+  -- Bursts 3 URLs for each key; returns how many were admitted and throttled.
+  local function shared_burst(keys)
+    local urls = {}
+    for _, k in ipairs(keys) do
+      for _, u in ipairs(signed_urls(emu, 3, k.key_id, k.secret, nil, k.token)) do urls[#urls + 1] = u end
+    end
+    local ok, throttled = 0, 0
+    for _, r in ipairs(burst(urls)) do
+      if r.status == 200 then ok = ok + 1 elseif r.status == 400 then throttled = throttled + 1 end
+    end
+    return ok, throttled
+  end
+
+  local function only_key(stats, want, n)
+    local keys = {}
+    for k in pairs(stats.max_per_second) do
+      if k:find("/ResumeLiveStream$") then keys[#keys + 1] = k end
+    end
+    assert.same({ want }, keys)
+    assert.equal(n, stats.max_per_second[want])
+  end
+
+  it("counts STS keys against the account that assumed the role: one budget", function()
+    local function assume(key_id, secret)
+      local c = S.assert_ok(S.v1({ emu = emu, action = "AssumeRole", version = "2015-04-01", key_id = key_id,
+        secret = secret, params = { RoleArn = "acs:ram::1:role/r", RoleSessionName = "quota" } })).json.Credentials
+      return { key_id = c.AccessKeyId, secret = c.AccessKeySecret, token = c.SecurityToken }
+    end
+    local a, b = assume("testid", "testsecret"), assume("testid", "testsecret")
+    S.reset(emu)   -- issued keys stay valid; the statistics start afresh
+    local ok, throttled = shared_burst({ { key_id = "testid", secret = "testsecret" }, a, b })
+    assert.equal(3, ok)
+    assert.equal(6, throttled)
+    only_key(S.get_json(emu, "/__emulator/stats"), "testid/ResumeLiveStream", 9)
+    -- another account's STS key has its own budget
+    local c = assume("other", "othersecret")
+    ok = shared_burst({ c })
+    assert.equal(3, ok)
+  end)
+
+  it("counts ECS-role, OIDC and credentials-URI keys against the default account", function()
+    local m = S.json.decode(S.http({ url = emu.url .. "/latest/meta-data/ram/security-credentials/EcsRamRoleTest" }).body)
+    local u = S.json.decode(T.uri(emu).body)
+    local keys = {
+      { key_id = m.AccessKeyId, secret = m.AccessKeySecret, token = m.SecurityToken },
+      T.oidc_key(emu),
+      { key_id = u.AccessKeyId, secret = u.AccessKeySecret, token = u.SecurityToken },
+    }
+    S.reset(emu)
+    local ok, throttled = shared_burst(keys)
+    assert.equal(3, ok)
+    assert.equal(6, throttled)
+    only_key(S.get_json(emu, "/__emulator/stats"), "testid/ResumeLiveStream", 9)
+  end)
+
+  it("throttles AssumeRoleWithOIDC on the default account", function()
+    local urls = {}
+    for i = 1, 4 do
+      urls[i] = emu.url .. "/?" .. S.encode_query({ Action = "AssumeRoleWithOIDC", Version = "2015-04-01",
+        Format = "JSON", Timestamp = S.iso(), RoleArn = T.ROLE, OIDCProviderArn = T.PROVIDER,
+        OIDCToken = T.jwt(T.claims()), RoleSessionName = "quota" })
+    end
+    local results = burst(urls)
+    for i = 1, 3 do assert.equal(200, results[i].status) end
+    assert.equal(400, results[4].status)
+    assert.is_true(results[4].retry_after >= 1)
+    assert.equal(4, S.get_json(emu, "/__emulator/stats").max_per_second["testid/AssumeRoleWithOIDC"])
   end)
 
   it("frees a slot after x-acs-retry-after; throttled requests take no quota", function()

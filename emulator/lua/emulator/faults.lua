@@ -1,14 +1,19 @@
 -- Fault injection (POST/GET/DELETE /__emulator/faults).
 --
 -- Each entry answers the next `count` authenticated requests for its action (any
--- action when none is given) instead of running them. Entries are consulted in the
--- order they were added; the first one that matches is used. An entry is one of:
+-- API action when none is given) instead of running them. Entries are consulted in
+-- the order they were added; the first one that matches is used. An entry is one of:
 --   error : answer with code/status/message (+ x-acs-retry-after when retry_after),
 --           after `delay` seconds when given;
 --   close : (after `delay`) close the connection without answering;
 --   delay : only a delay was given — wait, then run the request normally (for client
 --           timeout tests).
-local cjson = require "cjson.safe"
+-- The credentials URI (/__emulator/credentials) takes only entries that name it
+-- (action "CredentialsURI"), so an entry meant for the API is not used up by a
+-- client fetching its credentials first.
+-- At most MAX_QUEUE entries wait at a time, so a runaway test cannot grow it forever.
+
+local jsonbody = require "emulator.jsonbody"
 
 local M = {}
 
@@ -38,39 +43,44 @@ local function code_for(status)
   return "InvalidParameter"
 end
 
-local function opt(t, k)
-  local v = t[k]
-  if v == cjson.null then return nil end
-  return v
+local MAX_QUEUE = 1000
+M.MAX_QUEUE = MAX_QUEUE
+
+-- A message goes into JSON and XML bodies: printable text, tabs and newlines.
+local function message_check(v)
+  if type(v) == "string" and #v <= 4096 and not v:gsub("[\t\n\r]", ""):find("%c") then
+    return true
+  end
+  return nil, "must be a string of at most 4096 bytes without control characters"
 end
 
-local function number_in(v, lo, hi)
-  return type(v) == "number" and v >= lo and v <= hi
-end
+local n = jsonbody.nullable
+local FIELDS = {
+  action = n(jsonbody.string("^%w+$", 64, "an action name (1-64 letters and digits)")),
+  code = n(jsonbody.string("^[%w%.%-_]+$", 128, "an error code (1-128 of A-Z a-z 0-9 . - _)")),
+  status = n(jsonbody.integer(200, 599)),
+  count = n(jsonbody.integer(1, 1e9)),
+  retry_after = n(jsonbody.integer(0, 3600000)),
+  message = n(message_check),
+  delay = n(jsonbody.number(0, 600)),
+  close = n(jsonbody.boolean()),
+}
 
---- Validates and queues a fault description; returns the entry or nil, message.
+--- Validates and queues a fault description. Returns the entry, or nil, message,
+--- HTTP status (400 bad description, 409 queue full), field.
 function M.add(spec)
-  if type(spec) ~= "table" then return nil, "body must be a JSON object" end
-  local known = { action = 1, code = 1, status = 1, count = 1, retry_after = 1,
-                  message = 1, delay = 1, close = 1 }
-  for k in pairs(spec) do
-    if not known[k] then return nil, "unknown field: " .. tostring(k) end
+  if type(spec) ~= "table" then return nil, "the body must be a JSON object", 400 end
+  local ok, why, field = jsonbody.check(spec, FIELDS)
+  if not ok then return nil, why, 400, field end
+  if #queue >= MAX_QUEUE then
+    return nil, ("the fault queue is full (%d entries): let them be used or DELETE /__emulator/faults")
+      :format(MAX_QUEUE), 409
   end
-  local e = {
-    action = opt(spec, "action"), code = opt(spec, "code"), status = opt(spec, "status"),
-    count = opt(spec, "count") or 1, retry_after = opt(spec, "retry_after"),
-    message = opt(spec, "message"), delay = opt(spec, "delay"), close = opt(spec, "close"),
-  }
-  if e.action ~= nil and (type(e.action) ~= "string" or e.action == "") then return nil, "bad action" end
-  if e.code ~= nil and (type(e.code) ~= "string" or e.code == "") then return nil, "bad code" end
-  if e.status ~= nil and not (number_in(e.status, 200, 599) and e.status % 1 == 0) then
-    return nil, "bad status"
+  local e = {}
+  for k in pairs(FIELDS) do
+    if spec[k] ~= jsonbody.null then e[k] = spec[k] end
   end
-  if not (number_in(e.count, 1, 1e9) and e.count % 1 == 0) then return nil, "bad count" end
-  if e.retry_after ~= nil and not number_in(e.retry_after, 0, 3600000) then return nil, "bad retry_after" end
-  if e.message ~= nil and type(e.message) ~= "string" then return nil, "bad message" end
-  if e.delay ~= nil and not number_in(e.delay, 0, 600) then return nil, "bad delay" end
-  if e.close ~= nil and type(e.close) ~= "boolean" then return nil, "bad close" end
+  e.count = e.count or 1
 
   if e.close then
     e.kind = "close"
@@ -87,10 +97,11 @@ function M.add(spec)
   return e
 end
 
---- Takes one use of the first entry matching action, or returns nil.
-function M.take(action)
+--- Takes one use of the first entry matching action, or returns nil. With
+--- named_only, entries without an action do not match.
+function M.take(action, named_only)
   for i, e in ipairs(queue) do
-    if e.action == nil or e.action == action then
+    if e.action == action or (e.action == nil and not named_only) then
       e.remaining = e.remaining - 1
       if e.remaining <= 0 then table.remove(queue, i) end
       return e

@@ -1,6 +1,7 @@
 -- The AccessKeys the emulator knows: permanent keys (from --key, plus testid) and
--- temporary STS keys it issued itself (AssumeRole, ECS role). Every key has an owner
--- (the account, named by its permanent key) whose stream state it works on.
+-- temporary STS keys it issued itself (AssumeRole, AssumeRoleWithOIDC, ECS role, the
+-- credentials URI). Every key has an owner (the account, named by its permanent key)
+-- whose stream state and quota it shares.
 local crypto = require "emulator.crypto"
 local errors = require "emulator.errors"
 
@@ -11,6 +12,13 @@ local temporary = {}     -- id -> { id, secret, token, expires, owner, temporary
 local token_key = {}     -- security token -> temporary key id
 local first_key = nil
 local issued_since_sweep = 0
+local temporary_count = 0
+local seq = 0
+
+-- Live temporary keys kept at most; beyond, the oldest are forgotten (an endpoint
+-- such as the credentials URI issues a key per call, and memory must stay bounded).
+local MAX_TEMPORARY = 50000
+M.MAX_TEMPORARY = MAX_TEMPORARY
 
 local ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz123456789"
 
@@ -19,30 +27,54 @@ function M.add_permanent(id, secret, active)
   first_key = first_key or id
 end
 
---- The account that owns resources reached without a key of its own (ECS role).
+--- The default account (the first key, testid): it owns the keys issued without a
+--- key of the caller's own (ECS role, AssumeRoleWithOIDC, the credentials URI).
 function M.default_owner() return first_key end
 
 function M.lookup(id)
   return permanent[id] or temporary[id]
 end
 
--- Forget temporary keys that expired more than a day ago so memory stays bounded.
-local function sweep(now)
-  for id, k in pairs(temporary) do
-    if k.expires < now - 86400 then
-      temporary[id] = nil
-      token_key[k.token] = nil
-    end
+--- The account (its permanent AccessKeyId) a key id belongs to; an unknown id is
+--- its own account. Throttling and statistics count per account, as the service does.
+function M.account_of(id)
+  local k = permanent[id] or temporary[id]
+  return k and k.owner or id
+end
+
+local function forget(k)
+  temporary[k.id] = nil
+  token_key[k.token] = nil
+  temporary_count = temporary_count - 1
+end
+
+-- Forgets temporary keys that expired more than `grace` seconds ago; when as many as
+-- MAX_TEMPORARY stay, the oldest issued tenth of them too.
+local function sweep(now, grace)
+  for _, k in pairs(temporary) do
+    if k.expires < now - grace then forget(k) end
   end
+  if temporary_count < MAX_TEMPORARY then return end
+  local all = {}
+  for _, k in pairs(temporary) do all[#all + 1] = k end
+  table.sort(all, function(a, b) return a.seq < b.seq end)
+  for i = 1, math.ceil(#all / 10) do forget(all[i]) end
 end
 
 --- Issues a temporary key for owner, valid for ttl seconds from now.
+--- The key expires exactly ttl seconds after now (a float: no rounding, so a key is
+--- never shorter-lived than asked); its Expiration shows that time rounded down, so
+--- a client that trusts Expiration never uses the key past its end.
 function M.issue(owner, ttl, now)
   issued_since_sweep = issued_since_sweep + 1
-  if issued_since_sweep >= 1000 then
-    sweep(now)
+  if temporary_count >= MAX_TEMPORARY then
+    sweep(now, 0)
+    issued_since_sweep = 0
+  elseif issued_since_sweep >= 1000 then
+    sweep(now, 86400)
     issued_since_sweep = 0
   end
+  seq = seq + 1
   local id = "STS." .. crypto.random_string(28, ALNUM)
   -- Real tokens are long base64 strings with "+", "/" and "=": exactly the
   -- characters that catch percent-encoding mistakes in clients.
@@ -51,12 +83,14 @@ function M.issue(owner, ttl, now)
     id = id,
     secret = crypto.random_string(44, ALNUM),
     token = token,
-    expires = math.floor(now) + ttl,
+    expires = now + ttl,
     owner = owner,
     temporary = true,
+    seq = seq,
   }
   temporary[id] = k
   token_key[token] = id
+  temporary_count = temporary_count + 1
   return k
 end
 

@@ -8,6 +8,7 @@ local render = require "emulator.render"
 local errors = require "emulator.errors"
 local clock = require "emulator.clock"
 local config = require "emulator.config"
+local codec = require "emulator.codec"
 
 local M = {}
 
@@ -44,10 +45,27 @@ local function remove_where(a, pred)
   a.list = kept
 end
 
+-- Names are kept in the block list (up to blocklist_limit of them per account) and
+-- echoed in answers, so they are bounded and must be text (UTF-8, no control
+-- characters); the service documents no limit, these are the emulator's.
+local MAX_NAME = 1024
+
+local function bad_name(name, v)
+  if #v > MAX_NAME then
+    return errors.malformed(name, ("It is longer than %d bytes (emulator limit)."):format(MAX_NAME))
+  end
+  if not codec.is_text(v) then
+    return errors.malformed(name, "It must be UTF-8 text without control characters (emulator limit).")
+  end
+  return nil
+end
+
 -- The four parameters shared by Forbid and Resume, checked in the service's order.
 local function stream_params(p)
   for _, name in ipairs({ "DomainName", "AppName", "StreamName", "LiveStreamType" }) do
     if p[name] == nil or p[name] == "" then return nil, errors.missing_op(name) end
+    local err = bad_name(name, p[name])
+    if err then return nil, err end
   end
   if p.LiveStreamType ~= "publisher" then
     return nil, errors.malformed("LiveStreamType", 'The only supported value is "publisher".')
@@ -122,6 +140,8 @@ end
 
 function M.DescribeLiveStreamsBlockList(p, ctx)
   if p.DomainName == nil or p.DomainName == "" then return nil, errors.missing_op("DomainName") end
+  local bad = bad_name("DomainName", p.DomainName)
+  if bad then return nil, bad end
   local page_num, err = int_param(p, "PageNum", 1, 2^31 - 1)
   if not page_num then return nil, err end
   local page_size

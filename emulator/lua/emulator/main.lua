@@ -9,6 +9,7 @@ local rpc = require "emulator.rpc"
 local control = require "emulator.control"
 local metadata = require "emulator.metadata"
 local guard = require "emulator.guard"
+local stats = require "emulator.stats"
 
 local M = {}
 
@@ -42,6 +43,31 @@ local function dispatch()
   if name and control.handle(name, method) then return end
   if path:sub(1, 8) == "/latest/" then return metadata.handle(path, method) end
   return not_found(path)
+end
+
+local REFUSED = {
+  [413] = { "RequestEntityTooLarge", "The request body is larger than 1 MB (the emulator's limit)." },
+  [414] = { "RequestURITooLong", "The request URL is longer than 64 KB (the emulator's limit)." },
+  [494] = { "RequestHeaderTooLarge", "A request header is longer than 64 KB (the emulator's limit)." },
+  [404] = { "NotFound", "No such endpoint." },
+}
+
+--- Answers a request nginx refused before reading it (error_page in nginx.conf).
+--- Requests to "/" count in the statistics like any other outcome.
+function M.refused()
+  local status = tonumber(ngx.var.uri:match("(%d+)$"))
+  local what = REFUSED[status]
+  if status == 494 or not what then status = 400 end
+  what = what or { "BadRequest", "The request was refused." }
+  if (ngx.var.request_uri or ""):match("^/[?#]") or ngx.var.request_uri == "/" then
+    stats.count_request()
+    stats.outcome(what[1])
+  end
+  response.json(status, render.obj(
+    "RequestId", crypto.uuid(),
+    "HostId", "live.aliyuncs.com",
+    "Code", what[1],
+    "Message", what[2]))
 end
 
 -- A bug in the emulator answers like the service's own failures (500 InternalError,

@@ -18,6 +18,10 @@ local CREDS_PREFIX = "/latest/meta-data/ram/security-credentials/"
 local MAX_TOKEN_TTL = 21600
 
 local tokens = {}     -- token -> expiry (server clock)
+local token_count = 0
+-- Live session tokens kept at most (each PUT makes one); beyond, the one closest to
+-- its expiry is dropped, so a loop of PUTs cannot grow memory without bound.
+local MAX_TOKENS = 10000
 local current = nil   -- { key, role, ttl, updated }
 
 local function text(status, body)
@@ -31,11 +35,22 @@ local function issue_token()
     return text(400, "X-aliyun-ecs-metadata-token-ttl-seconds must be an integer from 1 to 21600\n")
   end
   local now = clock.now()
+  local soonest, soonest_at
   for t, expires in pairs(tokens) do
-    if expires <= now then tokens[t] = nil end
+    if expires <= now then
+      tokens[t] = nil
+      token_count = token_count - 1
+    elseif not soonest_at or expires < soonest_at then
+      soonest, soonest_at = t, expires
+    end
+  end
+  if token_count >= MAX_TOKENS then
+    tokens[soonest] = nil
+    token_count = token_count - 1
   end
   local token = crypto.random_base64(33):gsub("[+/=]", "x")
   tokens[token] = now + tonumber(ttl)
+  token_count = token_count + 1
   return text(200, token)
 end
 

@@ -6,6 +6,8 @@
 -- element repeated. Plain Lua tables also render to JSON (for the control endpoints):
 -- a sequence is an array, anything else an object with sorted keys, and an empty
 -- plain table is {} (use render.arr{} for an empty array).
+local codec = require "emulator.codec"
+
 local M = {}
 
 local OBJ = {}
@@ -22,6 +24,15 @@ function M.obj(...)
   return setmetatable(o, OBJ)
 end
 
+--- Appends a field to an ordered document unless its value is nil.
+function M.add(o, k, v)
+  if v ~= nil then
+    o.keys[#o.keys + 1] = k
+    o.vals[#o.vals + 1] = v
+  end
+  return o
+end
+
 function M.arr(list)
   return setmetatable({ items = list or {} }, ARR)
 end
@@ -34,7 +45,7 @@ local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f"
                   ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 
 local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
+  return '"' .. codec.valid_utf8(s):gsub('[%c"\\]', function(c)
     return escapes[c] or string.format("\\u%04x", c:byte())
   end) .. '"'
 end
@@ -124,8 +135,10 @@ end
 local xml_entities = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
                        ['"'] = "&quot;", ["'"] = "&apos;" }
 
+-- XML 1.0 allows no control characters but tab, newline and carriage return.
 function M.xml_escape(s)
-  return (tostring(s):gsub("[&<>\"']", xml_entities))
+  return (codec.valid_utf8(tostring(s)):gsub("[%z\1-\8\11\12\14-\31\127]", "?")
+    :gsub("[&<>\"']", xml_entities))
 end
 
 local function xml_scalar(v)

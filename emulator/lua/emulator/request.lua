@@ -5,6 +5,9 @@ local codec = require "emulator.codec"
 
 local M = {}
 
+-- Version -> Action -> true for actions called without an AccessKey.
+local ANONYMOUS = { ["2015-04-01"] = { AssumeRoleWithOIDC = true } }
+
 local function read_body()
   ngx.req.read_body()
   local body = ngx.req.get_body_data()
@@ -32,7 +35,9 @@ end
 ---   r.duplicate   : a parameter name given more than once, if any
 ---   r.style       : "v1" or "v3" (Authorization: ACS3-HMAC-SHA256 ...)
 ---   r.format      : "JSON" or "XML"; r.format_invalid when Format has another value
----   r.claimed_key, r.claimed_action : as stated by the request (for statistics)
+---   r.claimed_key, r.claimed_action, r.claimed_version : as stated by the request
+---   r.anonymous   : an action the service answers without an AccessKey
+---                   (AssumeRoleWithOIDC), whatever signature fields came with it
 function M.read()
   local r = {}
   r.method = ngx.req.get_method()
@@ -73,6 +78,7 @@ function M.read()
     r.format = accept:find("xml", 1, true) and "XML" or "JSON"
     r.claimed_key = auth:match("Credential=([^,%s]+)")
     r.claimed_action = headers["x-acs-action"]
+    r.claimed_version = headers["x-acs-version"]
   else
     r.style = "v1"
     local f = params.Format
@@ -86,9 +92,22 @@ function M.read()
     end
     r.claimed_key = params.AccessKeyId
     r.claimed_action = params.Action
+    r.claimed_version = params.Version
+    -- An unsigned request in the V3 shape (the SDKs' anonymous calls): action and
+    -- version in headers, and a JSON answer unless XML is asked for.
+    if r.claimed_action == nil and headers["x-acs-action"] then
+      r.claimed_action = headers["x-acs-action"]
+      r.claimed_version = headers["x-acs-version"]
+      if params.Format == nil then
+        local accept = (headers["accept"] or ""):lower()
+        r.format = accept:find("xml", 1, true) and "XML" or "JSON"
+      end
+    end
   end
   if r.claimed_key == "" then r.claimed_key = nil end
   if r.claimed_action == "" then r.claimed_action = nil end
+  r.anonymous = ANONYMOUS[r.claimed_version or ""] ~= nil
+    and ANONYMOUS[r.claimed_version][r.claimed_action or ""] == true
   return r
 end
 

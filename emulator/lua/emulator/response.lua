@@ -27,6 +27,8 @@ function M.api_success(format, action, request_id, doc)
   end
 end
 
+local PRODUCTS = { ["sts.aliyuncs.com"] = "Sts" }
+
 --- An API error answer with the service's error body.
 function M.api_error(format, err, request_id, host_id)
   local doc = render.obj(
@@ -34,7 +36,8 @@ function M.api_error(format, err, request_id, host_id)
     "HostId", host_id,
     "Code", err.code,
     "Message", err.message or "",
-    "Recommend", "https://api.aliyun.com/troubleshoot?q=" .. err.code .. "&product=Live")
+    "Recommend", "https://api.aliyun.com/troubleshoot?q=" .. err.code .. "&product=" ..
+      (PRODUCTS[host_id] or "Live"))
   local headers = { ["x-acs-request-id"] = request_id }
   if err.headers then
     for k, v in pairs(err.headers) do headers[k] = v end

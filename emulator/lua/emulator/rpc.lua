@@ -3,6 +3,9 @@
 --   and skew -> AccessKeyId known and active -> SecurityToken -> signature -> nonce
 --   unused -> action known for the version -> throttling -> injected faults ->
 --   the operation's own checks -> the operation.
+-- Anonymous actions (AssumeRoleWithOIDC) skip the key, token, signature and nonce
+-- checks (a Timestamp, when sent, is still checked) and act for the default account.
+-- Throttling and statistics count per account: "<permanent AccessKeyId>/<Action>".
 -- Every request is counted in the statistics and the request log, whatever its fate.
 local request = require "emulator.request"
 local sig_v1 = require "emulator.sig_v1"
@@ -34,11 +37,53 @@ local ACTIONS = {
   },
   ["2015-04-01"] = {
     AssumeRole = sts.AssumeRole,
+    AssumeRoleWithOIDC = sts.AssumeRoleWithOIDC,
   },
 }
 
 local HOSTS = { ["2015-04-01"] = "sts.aliyuncs.com" }
 local DEFAULT_HOST = "live.aliyuncs.com"
+
+local function check_timestamp(value)
+  local ts = clock.parse_iso(value)
+  if not ts then
+    return errors.new(400, "InvalidTimeStamp.Format",
+      "Specified time stamp or date value is not well formatted.")
+  end
+  local now = clock.now()
+  if math.abs(ts - now) > SKEW then
+    return errors.new(400, "InvalidTimeStamp.Expired",
+      ("Specified time stamp or date value is expired: it must be within 15 minutes of the server time %s.")
+        :format(clock.format_iso(now)))
+  end
+  return nil
+end
+
+local function throttled(account, action, t_us)
+  local ok, wait_ms = throttle.admit(account .. "/" .. action, t_us, config.qps)
+  if ok then return nil end
+  return errors.new(config.throttle_status, "Throttling.User",
+    "Request was denied due to user flow control.",
+    { ["x-acs-retry-after"] = tostring(wait_ms) })
+end
+
+-- An anonymous request: parameters, Format, a Timestamp if one was sent, throttling
+-- on the default account.
+local function admit_anonymous(r, t_us)
+  if r.format_invalid then
+    return nil, errors.invalid_parameter("Format", 'Use "JSON" or "XML".')
+  end
+  local ts = r.params.Timestamp or r.headers["x-acs-date"]
+  if ts ~= nil then
+    local err = check_timestamp(ts)
+    if err then return nil, err end
+  end
+  local owner = keys.default_owner()
+  local err = throttled(owner, r.claimed_action, t_us)
+  if err then return nil, err end
+  local id = { action = r.claimed_action, version = r.claimed_version }
+  return ACTIONS[id.version][id.action], id, keys.lookup(owner)
+end
 
 -- Everything up to the operation. Returns the handler, the identity and the key, or
 -- nil and an error. `t_us` is the arrival time used for throttling.
@@ -46,22 +91,14 @@ local function admit(r, t_us)
   if r.duplicate then
     return nil, errors.invalid_parameter(r.duplicate, "It was given more than once.")
   end
+  if r.anonymous then return admit_anonymous(r, t_us) end
 
   local id, err
   if r.style == "v3" then id, err = sig_v3.common(r) else id, err = sig_v1.common(r) end
   if not id then return nil, err end
 
-  local ts = clock.parse_iso(id.timestamp)
-  if not ts then
-    return nil, errors.new(400, "InvalidTimeStamp.Format",
-      "Specified time stamp or date value is not well formatted.")
-  end
-  local now = clock.now()
-  if math.abs(ts - now) > SKEW then
-    return nil, errors.new(400, "InvalidTimeStamp.Expired",
-      ("Specified time stamp or date value is expired: it must be within 15 minutes of the server time %s.")
-        :format(clock.format_iso(now)))
-  end
+  err = check_timestamp(id.timestamp)
+  if err then return nil, err end
 
   local key = keys.lookup(id.key_id)
   if not key then
@@ -71,7 +108,7 @@ local function admit(r, t_us)
     return nil, errors.new(400, "InvalidAccessKeyId.Inactive", "Specified access key is disabled.")
   end
 
-  err = keys.check_token(key, id.token, now)
+  err = keys.check_token(key, id.token, clock.now())
   if err then return nil, err end
 
   if r.style == "v3" then err = sig_v3.verify(r, id, key.secret) else err = sig_v1.verify(r, key.secret) end
@@ -87,13 +124,17 @@ local function admit(r, t_us)
       "Specified api is not found, please check your url and method.")
   end
 
-  local ok, wait_ms = throttle.admit(id.key_id .. "/" .. id.action, t_us, config.qps)
-  if not ok then
-    return nil, errors.new(config.throttle_status, "Throttling.User",
-      "Request was denied due to user flow control.",
-      { ["x-acs-retry-after"] = tostring(wait_ms) })
-  end
+  err = throttled(key.owner, id.action, t_us)
+  if err then return nil, err end
   return handler, id, key
+end
+
+-- The statistics key of a request, from what it claims (before any check).
+local function stats_key(r)
+  if not r.claimed_action then return nil end
+  if r.anonymous then return keys.default_owner() .. "/" .. r.claimed_action end
+  if not r.claimed_key then return nil end
+  return keys.account_of(r.claimed_key) .. "/" .. r.claimed_action
 end
 
 function M.handle()
@@ -104,9 +145,8 @@ function M.handle()
   local request_id = crypto.uuid()
 
   stats.count_request()
-  if r.claimed_key and r.claimed_action then
-    stats.arrival(r.claimed_key .. "/" .. r.claimed_action, t_us)
-  end
+  local skey = stats_key(r)
+  if skey then stats.arrival(skey, t_us) end
 
   local entry = {
     time = clock.format_iso(clock.now()), method = r.method, signature_version = r.style,
@@ -114,7 +154,6 @@ function M.handle()
     params = reqlog.mask(r.params), request_id = request_id,
   }
   if r.style == "v3" then
-    entry.version = r.headers["x-acs-version"]
     entry.nonce = r.headers["x-acs-signature-nonce"]
     local h = {}
     for name, v in pairs(r.headers) do
@@ -124,9 +163,9 @@ function M.handle()
     -- Keep who signed what, hide only the signature itself.
     entry.headers.authorization = (r.headers["authorization"] or ""):gsub("Signature=[^,%s]*", "Signature=***")
   else
-    entry.version = r.params.Version
     entry.nonce = r.params.SignatureNonce
   end
+  entry.version = r.claimed_version
 
   local function finish(status, code)
     entry.status, entry.code = status, code

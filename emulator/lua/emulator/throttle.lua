@@ -1,4 +1,7 @@
--- Per AccessKeyId/Action flow control, as the gateway's "user flow control".
+-- Per account/Action flow control, as the gateway's "user flow control": the key is
+-- "<account's permanent AccessKeyId>/<Action>", so temporary keys share the budget
+-- of the account that issued them. Only authenticated requests for known actions
+-- get here, so the number of keys is bounded by accounts x actions.
 --
 -- Sliding log: a request arriving at t is admitted when fewer than `limit` admitted
 -- requests of its key arrived in the half-open second (t - 1 s, t]. Throttled
