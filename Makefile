@@ -34,13 +34,17 @@ MODULE      := $(BUILD)/aliyun/live/core.so
 .PHONY: all deps demo test test-bins test-luajit clean asan valgrind bench fuzz
 all: $(MODULE)
 
+# V=1 shows the whole command lines.
+Q := $(if $(V),,@)
 $(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(MODULE): $(OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(LIBFLAG) $(LDFLAGS) $(CFLAGS) $(OBJS) $(DEPS_LIBS) -o $@
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LIBFLAG) $(LDFLAGS) $(CFLAGS) $(OBJS) $(DEPS_LIBS) -o $@
 
 # Installs missing Debian packages (no apt-get when everything is present).
 deps:

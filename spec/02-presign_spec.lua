@@ -145,7 +145,11 @@ describe("presign arguments", function()
     assert.has_error(function() c:presign("resume live", {}) end)
     assert.has_error(function() c:presign("ResumeLiveStream", { Signature = "x" }) end)
     assert.has_error(function() c:presign("ResumeLiveStream", { StreamName = {} }) end)
-    assert.has_error(function() c:presign("ResumeLiveStream", { StreamName = "a\0b" }) end)
+    -- a bad value is not a programming error: nil, err naming the parameter
+    local res, err = c:presign("ResumeLiveStream", { StreamName = "a\0b" })
+    assert.is_nil(res)
+    assert.equal("SDK.InvalidParameter", err.code)
+    assert.equal("StreamName", err.field)
   end)
 
   it("turns numbers and booleans into strings", function()

@@ -22,9 +22,9 @@ describe("errors", function()
   end)
 
   it("core.error makes errors of the same shape", function()
-    local e = core.error("SDK.Example", "two\nlines", 503, true)
-    assert.same({ code = "SDK.Example", message = "two\nlines", http_status = 503, retryable = true },
-      setmetatable(e, nil) and e)
+    local e = core.error("SDK.Example", "two\nlines", { http_status = 503, retryable = true })
+    assert.same({ kind = "sdk", code = "SDK.Example", message = "two\nlines", http_status = 503,
+                  retryable = true }, setmetatable(e, nil) and e)
     assert.equal("SDK.Example: two lines (HTTP 503)",
       tostring(setmetatable(e, getmetatable(core.error("a", "b")))))
   end)
@@ -77,12 +77,15 @@ describe("errors", function()
 end)
 
 describe("client lifetime", function()
-  it("close is idempotent and a closed client raises", function()
+  it("close is idempotent; a closed client answers SDK.ClientClosed and says it is closed", function()
     local c = live.new { access_key_id = "a", access_key_secret = "b", limiter = false }
     c:close()
     c:close()
-    assert.has_error(function() c:resume { domain = "d.com", app = "a", stream = "s" } end)
-    assert.matches("closed", tostring(c.core))
+    local res, err = c:resume { domain = "d.com", app = "a", stream = "s" }
+    assert.is_nil(res)
+    assert.equal("SDK.ClientClosed", err.code)
+    assert.is_nil(c:resume_async { domain = "d.com", app = "a", stream = "s" })
+    assert.matches("closed", tostring(c))
   end)
 
   it("clients are collected", function()
@@ -102,7 +105,7 @@ describe("client lifetime", function()
         local core
         do
           local c <close> = live.new { access_key_id = "a", access_key_secret = "b", limiter = false }
-          core = c.core
+          core = c
         end
         return tostring(core)
       ]]))

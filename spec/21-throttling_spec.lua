@@ -127,18 +127,52 @@ describe("throttling", function()
     end)
 
     it("draw full-jitter delays within [0, min(cap, base·2^(n-1))], at least the hint", function()
-      local policy = require("aliyun.live.retry").new { attempts = 10, base = 0.1, cap = 0.5, deadline = 100 }
+      local retry = require "aliyun.live.retry"
+      local policy = retry.new { attempts = 10, base = 0.1, cap = 0.5, deadline = 100 }
+      local busy = function(extra)
+        local e = { code = "ServiceUnavailable", kind = "api", http_status = 503 }
+        for k, v in pairs(extra or {}) do e[k] = v end
+        return e
+      end
       for n = 1, 6 do
         local bound = math.min(0.5, 0.1 * 2 ^ (n - 1))
         for _ = 1, 200 do
-          local d = policy:delay(n, { retryable = true }, 0)
+          local d = policy:decide(n, busy(), 0)
           assert.is_true(d >= 0 and d <= bound)
         end
-        assert.is_true(policy:delay(n, { retryable = true, retry_after = 0.7 }, 0) >= 0.7)
+        local hinted = busy { headers = { ["x-acs-retry-after"] = "700" } }
+        assert.is_true(policy:decide(n, hinted, 0) >= 0.7)
+        assert.equal(0.7, hinted.retry_after)
       end
-      assert.is_nil(policy:delay(10, { retryable = true }, 0))
-      assert.is_nil(policy:delay(1, { retryable = false }, 0))
-      assert.is_nil(policy:delay(1, { retryable = true }, 99.99))
+      assert.is_nil(policy:decide(10, busy(), 0))                     -- attempts used up
+      local e = { code = "SignatureDoesNotMatch", kind = "api", http_status = 400 }
+      assert.is_nil(policy:decide(1, e, 0))
+      assert.is_false(e.retryable)
+      -- at or past the deadline no wait fits, whatever the draw (this once depended on it)
+      for _ = 1, 200 do assert.is_nil(policy:decide(1, busy(), 100)) end
+    end)
+
+    it("follow one decision table, from the facts of the failure", function()
+      local retry = require "aliyun.live.retry"
+      local function retryable(err, refreshed)
+        retry.new { attempts = 2 }:decide(1, err, 0, refreshed)
+        return err.retryable
+      end
+      assert.is_true(retryable { code = "Throttling.User", kind = "api", http_status = 429 })
+      assert.is_true(retryable { code = "Throttling", kind = "api", http_status = 400 })
+      assert.is_true(retryable { code = "InternalError", kind = "api", http_status = 500 })
+      assert.is_true(retryable { code = "SignatureNonceUsed", kind = "api", http_status = 400 })
+      assert.is_true(retryable { code = "Odd.Code", kind = "api", http_status = 503 })
+      assert.is_true(retryable { code = "SDK.HttpError", kind = "http", http_status = 502 })
+      assert.is_false(retryable { code = "SDK.HttpError", kind = "http", http_status = 404 })
+      assert.is_true(retryable { code = "InvalidSecurityToken.Expired", kind = "api" })
+      assert.is_false(retryable({ code = "InvalidSecurityToken.Expired", kind = "api" }, true))
+      assert.is_true(retryable { code = "SDK.ConnectionFailed", kind = "connect" })
+      assert.is_true(retryable { code = "SDK.Timeout", kind = "timeout", answered = false })
+      assert.is_false(retryable { code = "SDK.Timeout", kind = "timeout", answered = true })
+      assert.is_false(retryable { code = "SDK.ConnectionError", kind = "recv", answered = true })
+      assert.is_false(retryable { code = "SDK.InvalidResponse", kind = "invalid", http_status = 200 })
+      assert.is_false(retryable { code = "SDK.TLSError", kind = "tls" })
     end)
   end)
 
@@ -147,9 +181,11 @@ describe("throttling", function()
       local lim = live.limiter { rate = 30 }
       assert.equal(30, lim:rate("k"))
       lim:feedback("k", "throttled")
-      assert.equal(15, lim:rate("k"))
+      assert.equal(25.5, lim:rate("k"))                               -- a 15 % cut
+      lim:feedback("k", "throttled")                                  -- within a second: the same cut
+      assert.equal(25.5, lim:rate("k"))
       lim:feedback("k", "ok")
-      assert.is_true(lim:rate("k") > 15 and lim:rate("k") < 15.1)   -- +1/s per second's worth
+      assert.near(25.5 + 0.5 / 25.5, lim:rate("k"), 1e-9)            -- +0.5/s per second's worth
       for _ = 1, 400 do lim:feedback("k", "ok") end
       assert.equal(30, lim:rate("k"))
     end)

@@ -1,4 +1,6 @@
 /* Lua 5.2 API functions for Lua 5.1 and LuaJIT (see compat.h). */
+#include <math.h>
+
 #include "compat.h"
 
 #if LUA_VERSION_NUM < 502
@@ -22,6 +24,15 @@ void alv_setmetatable(lua_State *L, const char *tname) {
 
 int alv_absindex(lua_State *L, int idx) {
     return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
+}
+/* As Lua 5.3's: only numbers with an exact integer value count. */
+lua_Integer alv_tointegerx(lua_State *L, int idx, int *isnum) {
+    lua_Number n = lua_tonumber(L, idx);
+    /* Range first: casting an out-of-range float to an integer is undefined. */
+    int ok = lua_type(L, idx) == LUA_TNUMBER && n >= -9007199254740992.0 &&
+             n <= 9007199254740992.0 && n == floor(n);
+    if (isnum) *isnum = ok;
+    return ok ? (lua_Integer)n : 0;
 }
 #else
 typedef int alv_compat_unused_t;   /* ISO C wants at least one declaration per file */

@@ -12,11 +12,13 @@
 void alv_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
 void alv_setmetatable(lua_State *L, const char *tname);
 int  alv_absindex(lua_State *L, int idx);
+lua_Integer alv_tointegerx(lua_State *L, int idx, int *isnum);
 #pragma GCC visibility pop
 #  define luaL_setfuncs     alv_setfuncs
 #  define luaL_setmetatable alv_setmetatable
 #  define lua_absindex      alv_absindex
 #  define lua_rawlen(L, i)  lua_objlen(L, (i))
+#  define lua_tointegerx    alv_tointegerx
 #endif
 
 #endif

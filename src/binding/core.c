@@ -1,5 +1,5 @@
 /* aliyun.live.core: the module entry and its small functions. Each class lives in its
- * own core_*.c; the work itself is done in encode/sign/request/http/parse/limiter. */
+ * own file of src/binding/; the work itself is done in protocol/, transport/, limiter/. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -8,18 +8,30 @@
 #include <unistd.h>
 
 #include "binding.h"
-#include "protocol/encode.h"
+#include "signer.h"
 #include "transport/http.h"
-#include "decode.h"
-#include "protocol/sign.h"
 
-#define CORE_VERSION "0.1.0"
+#define CORE_VERSION "0.2.0"
+#define RANDOM_MT "aliyun.live.random"
 
 void core_register(lua_State *L, const luaL_Reg *fns, int nup) {
     luaL_setfuncs(L, fns, nup);
 }
 
-/* core.check_text(s [, allow_control]) → nil | "utf8"|"control", byte offset (1-based) */
+const char *core_check_cstring(lua_State *L, int arg, size_t *len) {
+    size_t n;
+    const char *s = arg > 0 ? luaL_checklstring(L, arg, &n) : lua_tolstring(L, arg, &n);
+    if (!s) luaL_error(L, "a string was expected");
+    if (memchr(s, '\0', n)) {
+        if (arg > 0) luaL_argerror(L, arg, "string has an embedded NUL");
+        luaL_error(L, "a string has an embedded NUL (C would cut it there)");
+    }
+    if (len) *len = n;
+    return s;
+}
+
+/* core.check_text(s [, allow_control]) → nil | "utf8"|"control", byte offset (1-based).
+ * NUL counts as a control character. */
 static int l_check_text(lua_State *L) {
     size_t n, at = 0;
     const char *s = luaL_checklstring(L, 1, &n);
@@ -49,23 +61,14 @@ static int l_pct(lua_State *L) {
     return 1;
 }
 
-/* core.error(code, message [, http_status [, retryable]]) → an error table shaped and
- * printed like the ones the core returns. */
-static int l_error(lua_State *L) {
-    const char *code = luaL_checkstring(L, 1);
-    const char *msg = luaL_checkstring(L, 2);
-    long status = (long)luaL_optinteger(L, 3, 0);
-    parse_push_error(L, code, msg, status, lua_toboolean(L, 4));
-    lua_pushvalue(L, 2);            /* keep the message whole, NULs included */
-    lua_setfield(L, -2, "message");
-    return 1;
-}
-
-/* core.timestamp([unix_seconds]) → "YYYY-MM-DDThh:mm:ssZ" */
+/* core.timestamp([unix_seconds]) → "YYYY-MM-DDThh:mm:ssZ" (years 0 to 9999). */
 static int l_timestamp(lua_State *L) {
     char out[SIGN_TIMELEN + 1];
     lua_Number t = luaL_optnumber(L, 1, (lua_Number)time(NULL));
-    if (sign_timestamp((int64_t)floor(t), out) != 0) return luaL_argerror(L, 1, "out of range");
+    /* Range before the cast: out-of-range float-to-integer conversion is undefined. */
+    if (!(t >= -62167219200.0 && t < 253402300800.0) ||
+        sign_timestamp((int64_t)floor(t), out) != 0)
+        return luaL_argerror(L, 1, "out of range (years 0 to 9999)");
     lua_pushstring(L, out);
     return 1;
 }
@@ -80,16 +83,42 @@ static double clock_seconds(clockid_t id) {
 static int l_now(lua_State *L) { lua_pushnumber(L, clock_seconds(CLOCK_REALTIME)); return 1; }
 static int l_monotonic(lua_State *L) { lua_pushnumber(L, clock_seconds(CLOCK_MONOTONIC)); return 1; }
 
-/* core.sleep(seconds): nanosecond-resolution sleep, resumed after signals. */
+/* core.sleep(seconds): nanosecond-resolution sleep, resumed after signals (at most a
+ * day per call; NaN and negative values do not sleep). */
 static int l_sleep(lua_State *L) {
     lua_Number s = luaL_checknumber(L, 1);
     struct timespec req, rem;
     if (!(s > 0)) return 0;
-    if (s > 1e9) s = 1e9;
+    if (s > 86400) s = 86400;
     req.tv_sec = (time_t)s;
     req.tv_nsec = (long)((s - (lua_Number)req.tv_sec) * 1e9);
     while (nanosleep(&req, &rem) != 0 && errno == EINTR) req = rem;
     return 0;
+}
+
+/* core.random() → a uniform number in [0, 1) from the CSPRNG (retry jitter: two
+ * processes must never draw the same sequence, which math.random unseeded does). */
+typedef struct rnd {
+    unsigned char pool[1024];
+    size_t        left;
+    unsigned      gen;
+} rnd_t;
+
+static int l_random(lua_State *L) {
+    rnd_t *r = lua_touserdata(L, lua_upvalueindex(1));
+    unsigned char b[8];
+    uint64_t v = 0;
+    int i;
+    if (signer_random(r->pool, sizeof r->pool, &r->left, &r->gen, b, sizeof b) != 0)
+        return luaL_error(L, "no random bytes");
+    for (i = 0; i < 7; i++) v = (v << 8) | b[i];
+    lua_pushnumber(L, (lua_Number)(v >> 3) / 9007199254740992.0);   /* 53 bits */
+    return 1;
+}
+
+static int l_curl_version(lua_State *L) {
+    lua_pushstring(L, http_curl_version());
+    return 1;
 }
 
 /* core.getuid() → the real user id (per-user names such as the CLI's shm store). */
@@ -125,36 +154,11 @@ static int l_interrupted(lua_State *L) {
     return 1;
 }
 
-static int l_curl_version(lua_State *L) {
-    lua_pushstring(L, http_curl_version());
-    return 1;
-}
-
-/* A private cjson.safe instance: our depth limit, and the user's cjson settings stay
- * theirs. Leaves its decode function on the stack. */
-static void push_decoder(lua_State *L) {
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson.safe");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "new");
-    lua_call(L, 0, 1);
-    lua_getfield(L, -1, "decode_max_depth");
-    lua_pushinteger(L, PARSE_MAX_DEPTH);
-    lua_call(L, 1, 0);
-    lua_getfield(L, -1, "decode_invalid_numbers");
-    lua_pushboolean(L, 0);
-    lua_call(L, 1, 0);
-    lua_getfield(L, -1, "decode");
-    lua_remove(L, -2);
-    lua_remove(L, -2);
-}
-
 CORE_EXPORT int luaopen_aliyun_live_core(lua_State *L) {
     static const luaL_Reg fns[] = {
         { "check_text", l_check_text },
         { "utf8_len", l_utf8_len },
         { "pct", l_pct },
-        { "error", l_error },
         { "timestamp", l_timestamp },
         { "now", l_now },
         { "monotonic", l_monotonic },
@@ -166,14 +170,21 @@ CORE_EXPORT int luaopen_aliyun_live_core(lua_State *L) {
         { NULL, NULL }
     };
     char err[HTTP_ERRLEN];
+    rnd_t *r;
     if (http_global_init(err) != 0) return luaL_error(L, "%s", err);
     lua_newtable(L);
     core_register(L, fns, 0);
     lua_pushliteral(L, CORE_VERSION);
     lua_setfield(L, -2, "_VERSION");
-    parse_open(L);
-    push_decoder(L);
-    core_client_open(L);
+    r = lua_newuserdata(L, sizeof *r);
+    memset(r, 0, sizeof *r);
+    lua_pushcclosure(L, l_random, 1);
+    lua_setfield(L, -2, "random");
+    error_open(L);
+    decode_push_decoder(L);
+    decode_open(L);
+    signer_open(L);
+    client_open(L);
     core_limiter_open(L);
     lua_pop(L, 1);
     return 1;

@@ -85,41 +85,42 @@ static int lim_new(lua_State *L) {
     return 1;
 }
 
-/* lim:take(key, rate, burst, reserve [, now [, max_wait]])
- *   → wait                 0: taken now; > 0: reserved that far ahead (reserve) or
- *                          refused, try again after that long (no reserve)
- *   → wait, false          the wait passes max_wait: nothing taken
- *   → nil, message         the store failed
- * now (seconds on the caller's clock) replaces the store's clock, except Redis's. */
+/* Seconds → nanoseconds for a span checked to be within [0, 1e9] s (no cast of an
+ * unchecked float). */
+static int64_t span_ns(lua_State *L, int arg, lua_Number v) {
+    if (!(v >= 0 && v <= 1e9)) luaL_argerror(L, arg, "must be between 0 and 1e9 seconds");
+    return (int64_t)ceil(v * 1e9);
+}
+
+/* lim:take(key, interval, tau, count, window, reserve [, max_wait [, now]])
+ *   → wait, "granted" | "denied" | "too_long"   (seconds)
+ *   → nil, message                              the store failed
+ * now (seconds on the caller's clock) is for the private "local" store only. */
 static int lim_take(lua_State *L) {
     limiter_store_t *s = check_store(L);
     size_t klen;
     const char *key = check_key(L, 2, &klen);
-    lua_Number rate = luaL_checknumber(L, 3), burst = luaL_checknumber(L, 4);
-    lua_Number max_wait = -1;
-    int64_t now = LIMITER_NOW_STORE;
     limiter_req_t req;
     limiter_res_t res;
-    const char *why;
     char err[LIMITER_ERRLEN];
+    static const char *const outcome[] = { "granted", "denied", "too_long" };
 
-    if (!(rate >= LIMITER_RATE_MIN && rate <= LIMITER_RATE_MAX))
-        return luaL_argerror(L, 3, "rate must be between 1e-9 and 1e9 per second");
-    if (!(burst >= 1 && burst <= LIMITER_BURST_MAX))
-        return luaL_argerror(L, 4, "burst must be between 1 and 1e6");
-    luaL_checktype(L, 5, LUA_TBOOLEAN);
-    if (!lua_isnoneornil(L, 6)) {
-        lua_Number n = luaL_checknumber(L, 6);
-        if (!(n >= -1e9 && n <= 1e9)) return luaL_argerror(L, 6, "now must be between -1e9 and 1e9 seconds");
-        now = (int64_t)floor(n * 1e9 + 0.5);
+    req.interval_ns = span_ns(L, 3, luaL_checknumber(L, 3));
+    if (req.interval_ns < 1) req.interval_ns = 1;
+    req.tau_ns = span_ns(L, 4, luaL_checknumber(L, 4));
+    (void)luaL_checkinteger(L, 5);
+    (void)luaL_checknumber(L, 6);
+    luaL_checktype(L, 7, LUA_TBOOLEAN);
+    req.reserve = lua_toboolean(L, 7);
+    req.max_wait_ns = lua_isnoneornil(L, 8) ? -1 : span_ns(L, 8, luaL_checknumber(L, 8));
+    req.now_ns = LIMITER_NOW_STORE;
+    if (!lua_isnoneornil(L, 9)) {
+        lua_Number n = luaL_checknumber(L, 9);
+        if (strcmp(s->name, "local") != 0)
+            return luaL_argerror(L, 9, "an injected clock is for the \"local\" store only");
+        if (!(n >= -1e9 && n <= 1e9)) return luaL_argerror(L, 9, "now must be between -1e9 and 1e9 seconds");
+        req.now_ns = (int64_t)floor(n * 1e9 + 0.5);
     }
-    if (!lua_isnoneornil(L, 7)) {
-        max_wait = luaL_checknumber(L, 7);
-        if (!(max_wait >= 0)) return luaL_argerror(L, 7, "max_wait must be >= 0");
-    }
-    if (limiter_req_init(&req, rate, burst, lua_toboolean(L, 5), max_wait, now, &why) != 0)
-        return luaL_argerror(L, 3, why);
-
     /* The store never calls back into Lua and has released its lock when it returns:
      * nothing below can raise while a lock is held. */
     if (s->ops->take(s, key, klen, &req, &res, err) != 0) {
@@ -128,11 +129,8 @@ static int lim_take(lua_State *L) {
         return 2;
     }
     lua_pushnumber(L, (lua_Number)res.wait_ns / 1e9);
-    if (res.outcome == LIMITER_TOO_LONG) {
-        lua_pushboolean(L, 0);
-        return 2;
-    }
-    return 1;
+    lua_pushstring(L, outcome[res.outcome]);
+    return 2;
 }
 
 /* lim:reset(key) → true | nil, message — forget the key's state. */

@@ -9,7 +9,6 @@ void request_out_init(request_out_t *o) { memset(o, 0, sizeof *o); }
 void request_out_free(request_out_t *o) {
     buf_free(&o->url);
     buf_free(&o->body);
-    buf_free(&o->header_lines);
     buf_free(&o->canon);
     buf_free(&o->sts);
     buf_free(&o->creq);
@@ -21,7 +20,6 @@ void request_out_free(request_out_t *o) {
 static void reset(request_out_t *o) {
     buf_reset(&o->url);
     buf_reset(&o->body);
-    buf_reset(&o->header_lines);
     buf_reset(&o->canon);
     buf_reset(&o->sts);
     buf_reset(&o->creq);
@@ -52,23 +50,6 @@ static void place_params(const request_in_t *in, request_out_t *o, const char *q
         buf_add(dst, ql ? "&Signature=" : "Signature=", ql ? 11 : 10);
         encode_pct(dst, o->signature, strlen(o->signature));
     }
-}
-
-static void finish_headers(request_out_t *o) {
-    size_t i, off[REQUEST_MAX_HEADERS];
-    for (i = 0; i < o->nheaders; i++) {
-        off[i] = o->header_lines.len;
-        buf_add(&o->header_lines, o->headers[i].k, o->headers[i].kl);
-        buf_add(&o->header_lines, ": ", 2);
-        buf_add(&o->header_lines, o->headers[i].v, o->headers[i].vl);
-        buf_addc(&o->header_lines, '\0');
-    }
-    /* "Expect:" with no value stops libcurl from waiting on 100-continue. */
-    off[i] = o->header_lines.len;
-    buf_add(&o->header_lines, "Expect:", 8);
-    if (o->header_lines.oom) return;
-    for (i = 0; i <= o->nheaders; i++) o->lines[i] = o->header_lines.data + off[i];
-    o->lines[i] = NULL;
 }
 
 static int build_v1(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
@@ -118,7 +99,11 @@ static int build_v3(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
     ADD(signed_hdrs, &ns, "x-acs-date", in->timestamp);
     ADD(signed_hdrs, &ns, "x-acs-signature-nonce", in->nonce);
     ADD(signed_hdrs, &ns, "x-acs-version", in->version);
-    if (in->token) ADD(signed_hdrs, &ns, "x-acs-security-token", in->token);
+    /* With STS credentials the official SDKs send (and sign) the AccessKeyId too. */
+    if (in->token) {
+        ADD(signed_hdrs, &ns, "x-acs-accesskey-id", in->key_id);
+        ADD(signed_hdrs, &ns, "x-acs-security-token", in->token);
+    }
     if (in->form)
         ADD(signed_hdrs, &ns, "content-type", "application/x-www-form-urlencoded");
 
@@ -154,8 +139,7 @@ int request_build(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
     reset(o);
     rc = in->v3 ? build_v3(in, o, mac, err) : build_v1(in, o, mac, err);
     if (rc != 0) return -1;
-    finish_headers(o);
-    if (!buf_cstr(&o->url) || !buf_cstr(&o->body) || o->header_lines.oom) {
+    if (!buf_cstr(&o->url) || !buf_cstr(&o->body)) {
         snprintf(err, SIGN_ERRLEN, "out of memory");
         return -1;
     }

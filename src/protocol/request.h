@@ -28,10 +28,8 @@ typedef struct request_in {
 } request_in_t;
 
 typedef struct request_out {
-    /* What to send. */
+    /* What to send: url, body, and headers[] below. */
     buf_t url, body;
-    buf_t header_lines;             /* "name: value\0" each, for libcurl */
-    const char *lines[REQUEST_MAX_HEADERS + 1];
     /* What was signed, for presign and tests. */
     kv_t  signed_params[ENCODE_MAX_PARAMS];   /* v1: every parameter but Signature */
     size_t nsigned;

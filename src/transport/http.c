@@ -1,9 +1,8 @@
-/* HTTP transport on libcurl. */
+/* HTTP transport on libcurl: easy handles, one per transfer slot. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
-#include <time.h>
 
 #include <curl/curl.h>
 
@@ -25,62 +24,92 @@ int http_global_init(char err[HTTP_ERRLEN]) {
 
 const char *http_curl_version(void) { return curl_version_info(CURLVERSION_NOW)->version; }
 
+/* ------------------------------------------------------------- callbacks --- */
 /* Callbacks only append to C buffers and record; they never call into Lua. */
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
     http_xfer_t *x = ud;
     size_t len = size * n;
     x->got_response = 1;
-    if (x->body.len + len > x->max_body) { x->result = HTTP_E_TOO_BIG; return 0; }
-    if (buf_add(&x->body, p, len) != 0) { x->result = HTTP_E_NOMEM; return 0; }
+    if (x->body.len + len > x->max_body) {
+        x->result = HTTP_E_TOO_BIG;
+        x->why = "response body larger than max_body";
+        return 0;
+    }
+    if (buf_add(&x->body, p, len) != 0) {
+        x->result = HTTP_E_NOMEM;
+        x->why = "out of memory for the response body";
+        return 0;
+    }
     return len;
 }
 
-static size_t header_value(const char *line, size_t len, const char *name,
-                           const char **v) {
+/* The value of header line `line` if its name is `name` (case-insensitive), trimmed. */
+static int header_value(const char *line, size_t len, const char *name, const char **v,
+                        size_t *vl) {
     size_t nl = strlen(name), e;
     if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':') return 0;
     line += nl + 1; len -= nl + 1;
     while (len && (*line == ' ' || *line == '\t')) { line++; len--; }
     e = len;
-    while (e && (line[e - 1] == '\r' || line[e - 1] == '\n' || line[e - 1] == ' ')) e--;
+    while (e && (line[e - 1] == '\r' || line[e - 1] == '\n' || line[e - 1] == ' ' ||
+                 line[e - 1] == '\t'))
+        e--;
     *v = line;
-    return e ? e : (size_t)-1;   /* -1: present but empty */
+    *vl = e;
+    return 1;
+}
+
+static void capture(http_xfer_t *x, const char *name, const char *v, size_t vl) {
+    size_t i;
+    if (x->ncaptured == HTTP_MAX_CAPTURE || vl > sizeof x->capbuf - x->caplen) return;
+    for (i = 0; i < x->ncaptured; i++)
+        if (strcmp(x->captured[i].k, name) == 0) return;   /* the first one counts */
+    memcpy(x->capbuf + x->caplen, v, vl);
+    x->captured[x->ncaptured].k = name;
+    x->captured[x->ncaptured].kl = strlen(name);
+    x->captured[x->ncaptured].v = x->capbuf + x->caplen;
+    x->captured[x->ncaptured].vl = vl;
+    x->caplen += vl;
+    x->ncaptured++;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     http_xfer_t *x = ud;
     size_t len = size * n, vl;
     const char *v;
+    const char *const *c;
     x->got_response = 1;
+    x->header_bytes += len;
+    if (x->header_bytes > HTTP_MAX_HEADER_BYTES) {
+        x->result = HTTP_E_TOO_BIG;
+        x->why = "response headers larger than 64 KiB";
+        return 0;
+    }
     if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
-        /* A new response (after a redirect or 100-continue) replaces the last one. */
+        /* A new response (after 100-continue) replaces the last one. */
         x->content_type[0] = '\0';
-        x->retry_after_ms = -1;
-    } else if ((vl = header_value(p, len, "content-type", &v)) != 0) {
-        if (vl == (size_t)-1) vl = 0;
+        x->ncaptured = x->caplen = 0;
+    } else if (header_value(p, len, "content-type", &v, &vl)) {
         if (vl >= sizeof x->content_type) vl = sizeof x->content_type - 1;
         memcpy(x->content_type, v, vl);
         x->content_type[vl] = '\0';
-    } else if ((vl = header_value(p, len, "x-acs-retry-after", &v)) != 0 &&
-               vl != (size_t)-1 && vl < 20) {
-        char tmp[20];
-        char *end;
-        long ms;
-        memcpy(tmp, v, vl);
-        tmp[vl] = '\0';
-        ms = strtol(tmp, &end, 10);
-        if (*end == '\0' && ms >= 0) x->retry_after_ms = ms;
+    } else if (x->capture) {
+        for (c = x->capture; *c; c++)
+            if (header_value(p, len, *c, &v, &vl)) { capture(x, *c, v, vl); break; }
     }
     return len;
 }
+
+/* ---------------------------------------------------------------- handles --- */
 
 int http_xfer_init(http_xfer_t *x, const http_opts_t *o, char err[HTTP_ERRLEN]) {
     CURL *c;
     CURLcode rc = CURLE_OK;
     memset(x, 0, sizeof *x);
-    x->retry_after_ms = -1;
     x->max_body = o->max_body;
     x->timeout_ms = o->timeout_ms;
+    x->capture = o->capture;
     if (http_global_init(err) != 0) return -1;
     c = curl_easy_init();
     if (!c) { snprintf(err, HTTP_ERRLEN, "curl_easy_init failed"); return -1; }
@@ -109,6 +138,7 @@ int http_xfer_init(http_xfer_t *x, const http_opts_t *o, char err[HTTP_ERRLEN]) 
     if (o->proxy) SET(CURLOPT_PROXY, o->proxy);
     if (o->user_agent) SET(CURLOPT_USERAGENT, o->user_agent);
 #undef SET
+    x->set_timeout_ms = o->timeout_ms;
     if (rc != CURLE_OK) {
         snprintf(err, HTTP_ERRLEN, "curl_easy_setopt: %s", curl_easy_strerror(rc));
         http_xfer_cleanup(x);
@@ -122,44 +152,94 @@ void http_xfer_cleanup(http_xfer_t *x) {
     x->easy = NULL;
     curl_slist_free_all(x->slist);
     x->slist = NULL;
+    buf_free(&x->lines);
+    buf_free(&x->scratch);
+    buf_free(&x->url);
     buf_free(&x->body);
+}
+
+static int has_control(const char *s, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F) return 1;
+    return 0;
+}
+
+/* "Name: value\0" lines (and "Expect:", which stops libcurl from waiting on
+ * 100-continue) into the scratch buffer; the slist is rebuilt only when they differ
+ * from what the handle has, which for one client's calls is rare. */
+static http_status_t set_headers(http_xfer_t *x, const http_req_t *r) {
+    buf_t *s = &x->scratch;
+    struct curl_slist *sl = NULL;
+    size_t i, off;
+    buf_reset(s);
+    for (i = 0; i < r->nheaders; i++) {
+        const kv_t *h = &r->headers[i];
+        if (h->kl == 0 || has_control(h->k, h->kl) || has_control(h->v, h->vl) ||
+            memchr(h->k, ':', h->kl)) {
+            snprintf(x->errbuf, sizeof x->errbuf, "request header %d has a control "
+                     "character or a bad name", (int)i + 1);
+            return HTTP_E_REQUEST;
+        }
+        buf_add(s, h->k, h->kl);
+        buf_add(s, ": ", 2);
+        buf_add(s, h->v, h->vl);
+        buf_addc(s, '\0');
+    }
+    buf_add(s, "Expect:", 8);
+    if (s->oom) return HTTP_E_NOMEM;
+    if (x->slist && s->len == x->lines.len && memcmp(s->data, x->lines.data, s->len) == 0)
+        return HTTP_OK;
+    for (off = 0; off < s->len; off += strlen(s->data + off) + 1) {
+        struct curl_slist *n = curl_slist_append(sl, s->data + off);
+        if (!n) { curl_slist_free_all(sl); return HTTP_E_NOMEM; }
+        sl = n;
+    }
+    if (curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, sl) != CURLE_OK) {
+        curl_slist_free_all(sl);
+        return HTTP_E_OTHER;
+    }
+    curl_slist_free_all(x->slist);
+    x->slist = sl;
+    { buf_t t = x->lines; x->lines = *s; *s = t; }   /* keep what the slist came from */
+    return HTTP_OK;
 }
 
 http_status_t http_prepare(http_xfer_t *x, const http_req_t *r) {
     CURL *c = x->easy;
-    struct curl_slist *sl = NULL;
-    const char *const *h;
     CURLcode rc = CURLE_OK;
+    long timeout = r->timeout_ms > 0 ? r->timeout_ms : x->timeout_ms;
+    size_t ul = strlen(r->url);
+    http_status_t st;
 
     buf_reset(&x->body);
     x->status = 0;
     x->content_type[0] = '\0';
-    x->retry_after_ms = -1;
+    x->ncaptured = x->caplen = 0;
+    x->header_bytes = 0;
     x->got_response = 0;
     x->result = HTTP_OK;
+    x->why = NULL;
     x->done = 0;
     x->errbuf[0] = '\0';
 
-    /* Most calls send the same headers as the last one (every v1 call does): keep the
-     * list then, rather than rebuilding it. */
-    for (sl = x->slist, h = r->headers; sl && h && *h; sl = sl->next, h++)
-        if (strcmp(sl->data, *h) != 0) break;
-    if (sl || (h && *h) || (!h && x->slist)) {
-        curl_slist_free_all(x->slist);
-        x->slist = NULL;
-        sl = NULL;
-        for (h = r->headers; h && *h; h++) {
-            struct curl_slist *n = curl_slist_append(sl, *h);
-            if (!n) { curl_slist_free_all(sl); return x->result = HTTP_E_NOMEM; }
-            sl = n;
-        }
-        x->slist = sl;
-    }
-    sl = x->slist;
+    if ((st = set_headers(x, r)) != HTTP_OK) return x->result = st;
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(c, opt, val)
-    SET(CURLOPT_URL, r->url);
-    SET(CURLOPT_HTTPHEADER, sl);
-    SET(CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 ? r->timeout_ms : x->timeout_ms);
+    /* Setting a URL makes libcurl parse it again: only when it changed (a client's
+     * POSTs all go to one URL). */
+    if (ul != x->url.len || memcmp(r->url, x->url.data, ul) != 0) {
+        buf_reset(&x->url);
+        if (buf_add(&x->url, r->url, ul) != 0 || !buf_cstr(&x->url)) return x->result = HTTP_E_NOMEM;
+        SET(CURLOPT_URL, x->url.data);
+    }
+    if (timeout != x->set_timeout_ms) {
+        SET(CURLOPT_TIMEOUT_MS, timeout);
+        x->set_timeout_ms = timeout;
+    }
+    if ((r->no_proxy != 0) != x->proxy_off) {
+        SET(CURLOPT_NOPROXY, r->no_proxy ? "*" : (char *)NULL);
+        x->proxy_off = r->no_proxy != 0;
+    }
     if (strcmp(r->method, "GET") == 0) {
         SET(CURLOPT_HTTPGET, 1L);
         SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
@@ -172,6 +252,7 @@ http_status_t http_prepare(http_xfer_t *x, const http_req_t *r) {
 #undef SET
     if (rc != CURLE_OK) {
         snprintf(x->errbuf, sizeof x->errbuf, "%s", curl_easy_strerror(rc));
+        buf_reset(&x->url);   /* what the handle holds is unknown now */
         return x->result = (rc == CURLE_OUT_OF_MEMORY ? HTTP_E_NOMEM : HTTP_E_OTHER);
     }
     return HTTP_OK;
@@ -196,6 +277,7 @@ static http_status_t classify(CURLcode rc) {
     case CURLE_GOT_NOTHING:         return HTTP_E_RECV;
     case CURLE_PARTIAL_FILE:        return HTTP_E_PARTIAL;
     case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_HTTP2:
     case CURLE_BAD_CONTENT_ENCODING: return HTTP_E_PROTOCOL;
     case CURLE_OUT_OF_MEMORY:       return HTTP_E_NOMEM;
@@ -210,7 +292,10 @@ http_status_t http_finish(http_xfer_t *x, int curlcode) {
     x->status = status;
     if (rc == CURLE_OK) return x->result = HTTP_OK;
     /* Our callbacks stopped the transfer: their reason beats libcurl's "write error". */
-    if (x->result != HTTP_OK) return x->result;
+    if (x->result != HTTP_OK) {
+        snprintf(x->errbuf, sizeof x->errbuf, "%s", x->why ? x->why : "transfer stopped");
+        return x->result;
+    }
     if (!x->errbuf[0]) snprintf(x->errbuf, sizeof x->errbuf, "%s", curl_easy_strerror(rc));
     return x->result = classify(rc);
 }
@@ -218,91 +303,6 @@ http_status_t http_finish(http_xfer_t *x, int curlcode) {
 http_status_t http_perform(http_xfer_t *x, const http_req_t *r) {
     if (http_prepare(x, r) != HTTP_OK) return x->result;
     return http_finish(x, curl_easy_perform(x->easy));
-}
-
-/* ------------------------------------------------------------------- multi --- */
-
-struct http_multi {
-    CURLM *multi;
-    int    running;
-};
-
-http_multi_t *http_multi_new(char err[HTTP_ERRLEN]) {
-    http_multi_t *m;
-    if (http_global_init(err) != 0) return NULL;
-    m = calloc(1, sizeof *m);
-    if (!m || !(m->multi = curl_multi_init())) {
-        free(m);
-        snprintf(err, HTTP_ERRLEN, "curl_multi_init failed");
-        return NULL;
-    }
-    return m;
-}
-
-void http_multi_free(http_multi_t *m) {
-    if (!m) return;
-    curl_multi_cleanup(m->multi);
-    free(m);
-}
-
-int http_multi_add(http_multi_t *m, http_xfer_t *x, char err[HTTP_ERRLEN]) {
-    CURLMcode rc;
-    x->done = 0;
-    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (void *)x);
-    rc = curl_multi_add_handle(m->multi, x->easy);
-    if (rc != CURLM_OK) {
-        snprintf(err, HTTP_ERRLEN, "curl_multi_add_handle: %s", curl_multi_strerror(rc));
-        return -1;
-    }
-    return 0;
-}
-
-void http_multi_remove(http_multi_t *m, http_xfer_t *x) {
-    curl_multi_remove_handle(m->multi, x->easy);
-}
-
-static int collect_done(http_multi_t *m) {
-    CURLMsg *msg;
-    int left, finished = 0;
-    while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
-        http_xfer_t *x = NULL;
-        CURL *easy = msg->easy_handle;
-        CURLcode result = msg->data.result;   /* msg dies with remove_handle */
-        if (msg->msg != CURLMSG_DONE) continue;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
-        curl_multi_remove_handle(m->multi, easy);
-        if (!x) continue;
-        http_finish(x, (int)result);
-        x->done = 1;
-        finished++;
-    }
-    return finished;
-}
-
-static long monotonic_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait (curl_multi_poll, which returns at once when a new transfer wants starting),
- * then one curl_multi_perform: perform looks at every transfer in flight, so one per
- * wake-up rather than one before and one after the wait. Repeats until something
- * finished or the time is up. */
-int http_multi_run(http_multi_t *m, int timeout_ms, char err[HTTP_ERRLEN]) {
-    long deadline = monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    int finished;
-    for (;;) {
-        long left = deadline - monotonic_ms();
-        CURLMcode rc = curl_multi_poll(m->multi, NULL, 0, left > 0 ? (int)left : 0, NULL);
-        if (rc == CURLM_OK) rc = curl_multi_perform(m->multi, &m->running);
-        if (rc != CURLM_OK) {
-            snprintf(err, HTTP_ERRLEN, "curl multi: %s", curl_multi_strerror(rc));
-            return -1;
-        }
-        finished = collect_done(m);
-        if (finished || m->running == 0 || monotonic_ms() >= deadline) return finished;
-    }
 }
 
 const char *http_status_name(http_status_t s) {
@@ -317,6 +317,7 @@ const char *http_status_name(http_status_t s) {
     case HTTP_E_PARTIAL:  return "partial";
     case HTTP_E_PROTOCOL: return "protocol";
     case HTTP_E_NOMEM:    return "nomem";
+    case HTTP_E_REQUEST:  return "request";
     default:              return "other";
     }
 }

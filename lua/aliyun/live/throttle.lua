@@ -1,19 +1,20 @@
 --[[
 aliyun.live.throttle — the client-side rate limiter (re-exported as `live.limiter`).
 
-    local throttle = require "aliyun.live.throttle"
-    local lim = throttle.limiter{ rate = 30, store = "shm:myapp" }
-    local ok, err  = lim:acquire("LTAI…/ResumeLiveStream")       -- waits for a slot
-    local ok, wait = lim:try("LTAI…/ResumeLiveStream")           -- true | false, seconds
-    local wait, err = lim:reserve("LTAI…/ResumeLiveStream")      -- slot taken, send in `wait` s
+    local lim = live.limiter{ rate = 30, store = "shm:myapp" }
+    local wait, err = lim:reserve(key)    -- a slot is taken; send in `wait` seconds
+    local ok, wait  = lim:try(key)        -- true | false, seconds (nothing taken)
+    local ok, err   = lim:acquire(key)    -- reserve, then wait with the limiter's sleeper
 
-The Live API allows 30 calls per second per account and operation; one key
-("AccessKeyId/Action", built by the client) stands for one such quota. The algorithm is
-GCRA (src/limiter.c): one "theoretical arrival time" per key, exact spacing, `burst` as
-a separate knob. acquire() *reserves* the next slot and sleeps until it, so concurrent
-callers are spaced exactly without retry loops; try() never waits.
+The Live API allows 30 calls per second per account and operation; a key ("<account>/
+<Action>", built by the client) stands for one such quota. A limiter never sleeps on
+its own: it says how long to wait, and the caller's runtime waits (nanosleep, ngx.sleep,
+or the host's frame loop). Every store makes the same decision (src/limiter/): GCRA
+spaces slots (1 + guard)/rate apart, and a log of the last grants keeps any window of
+(1 + guard) s to the quota even when requests leave late (an async host that polls at
+30 fps sends up to a frame after its slot).
 
-Options (unknown names raise; a wrong type raises naming the option):
+Options (unknown names raise; a wrong type or range raises naming the option):
   rate        requests per second per key (30)
   burst       slots that may go back to back after an idle period (1)
   store       where the state lives (all sharing one store share each key's quota):
@@ -21,83 +22,79 @@ Options (unknown names raise; a wrong type raises naming the option):
                 "process"          every lua_State and thread of the process
                 "shm:NAME"         every process of the host (/dev/shm/aliyun-live-NAME)
                 "redis://[USER:PASSWORD@]HOST[:PORT][/DB]"  a fleet; the server's clock
-  guard       seconds of delivery jitter to absorb (0.010). Slots are spaced
-              (1 + guard) / rate apart instead of 1 / rate: a 1-second window of
-              *arrivals* at the server then maps to at most 1 + guard seconds of
-              *grants*, which hold at most `rate` slots, so a request delayed by up to
-              `guard` after its slot (scheduling, network) still cannot make the server
-              see more than `rate` in any 1-second window. Utilization stays
-              1 / (1 + guard) (0.990 by default). With burst > 1 a window may hold
-              burst - 1 more, as asked.
+                "ngx:DICT"         every nginx worker (ngx.shared.DICT; inside nginx)
+  guard       seconds of delivery jitter to absorb (0.010); utilization 1/(1 + guard)
   fail_open   when the store fails (Redis down…), decide with a local limiter of the
-              same rate instead of failing; the first failure is reported once through
-              on_warning (or io.stderr), and the store is tried again after 1 second
-              (false: acquire/try return nil, err with code SDK.LimiterUnavailable)
+              same rate for a second, then try the store again; the first failure is
+              reported once through on_warning (or io.stderr). Otherwise calls fail
+              with SDK.LimiterUnavailable.
   on_warning  function(message) for that warning
-  sleep       function(seconds) used by acquire (core.sleep; OpenResty: ngx.sleep)
-  clock       function() → seconds, replacing the stores' clocks (tests); Redis always
-              uses the server's TIME
+  sleep       function(seconds) that acquire waits with (default: ngx.sleep inside
+              nginx, else a nanosecond sleep)
+  clock       function() → seconds, replacing the store's clock ("local" store only:
+              an injected clock must never feed a shared table)
   adaptive    follow feedback() (true)
   timeout     Redis connect and command timeout in seconds (1)
   slots       shm table size in keys when the store is created (4096)
 
-Adaptive rate (AIMD, per key, kept in this limiter object — not in the store):
-  feedback(key, "throttled")  halves the key's rate, but not below min(1, rate) per
-                              second. Several throttles within one slot interval at
-                              the current rate (1 / rate seconds, as measured by the
-                              clock) count as one: they answer requests that were sent
-                              before the cut, at the old rate.
-  feedback(key, "ok")         adds 1 / current_rate to the key's rate, i.e. +1 request/s
-                              for every second's worth of successful requests (TCP's
-                              congestion avoidance), up to the configured rate; a key
-                              back at full rate is forgotten, so the table only holds
-                              keys that are slowed down.
-  rate(key)                   the key's current rate.
-All sharers of a store use the rate their own limiter object computed for the key; a
-cut therefore spaces this object's requests further apart, others follow their own
-feedback.
-
-Errors (the second return value) are tables made by core.error: `code` is
-SDK.LimiterUnavailable (the store failed, fail_open off) or SDK.LimiterTimeout (the slot
-is further away than acquire's max_wait; nothing was reserved).
+Adaptive rate (AIMD, per key, kept in this object): feedback(key, "throttled") cuts
+the key's rate by 15 % (throttles within a second of a cut count as one: they answer
+requests sent before it), feedback(key, "ok") adds 0.5 request/s per second of
+successes, up to `rate` — so a quota shared with tools we do not control is mostly
+used, with few throttled answers.
 ]]
-
 local core = require "aliyun.live.core"
+local errors = require "aliyun.live.errors"
 
-local type, pairs, tostring, error, setmetatable = type, pairs, tostring, error, setmetatable
+local type, pairs, tostring, setmetatable, format = type, pairs, tostring, setmetatable,
+  string.format
 local floor, max, min = math.floor, math.max, math.min
-local io = io
+local monotonic = core.monotonic
+local raise = errors.raise
 
-local core_limiter, core_error, core_sleep, monotonic =
-  core.limiter, core.error, core.sleep, core.monotonic
-
-local _M = { _VERSION = "0.1.0" }
+local _M = { _VERSION = "0.2.0" }
 
 local Limiter = {}
-local mt = { __index = Limiter }
+local mt = { __index = Limiter, __name = "aliyun.live.Limiter" }
 
-local DECREASE = 0.5          -- multiplicative decrease on "throttled"
+local DECREASE = 0.85         -- multiplicative decrease on "throttled"
+local INCREASE = 0.5          -- requests/s added per second of successes
+local HOLD = 1.0              -- seconds after a cut during which throttles count as one
 local STORE_RETRY = 1.0       -- seconds on the local fallback before retrying the store
+local SEND_TOLERANCE = 0.05   -- s: how early a send-time try may take its slot
+local MAX_WINDOW = 64         -- grants a store logs per key
 
-local OPTION_TYPES = {
+local TYPES = {
   rate = "number", burst = "number", store = "string", guard = "number",
   fail_open = "boolean", on_warning = "function", sleep = "function",
   clock = "function", adaptive = "boolean", timeout = "number", slots = "number",
 }
 
-local function check_store(s)
-  return s == "local" or s == "process" or s:sub(1, 4) == "shm:" or s:sub(1, 8) == "redis://"
+local function unavailable(msg)
+  return errors.new("SDK.LimiterUnavailable", "rate limiter: " .. msg)
 end
 
 local function warn(self, message)
   if self.warned then return end
   self.warned = true
   message = "aliyun.live limiter: " .. message
-  if self.on_warning then
-    self.on_warning(message)
-  else
-    io.stderr:write(message, "\n")
+  if self.on_warning then pcall(self.on_warning, message) else io.stderr:write(message, "\n") end
+end
+
+local function default_sleep()
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) == "table" and type(ngx.sleep) == "function" then return ngx.sleep end
+  return core.sleep
+end
+
+-- The store handle for `spec`: a C store, or ngx.shared inside nginx.
+local function open_store(spec, opts)
+  if spec:sub(1, 4) == "ngx:" then
+    local ok, ngx_store = pcall(require, "aliyun.live.ngx.store")
+    if not ok then return nil, "the ngx: store needs nginx's Lua module" end
+    return ngx_store.new(spec:sub(5))
   end
+  return core.limiter(spec, { timeout = opts.timeout, slots = opts.slots })
 end
 
 --- throttle.limiter(opts) → limiter | nil, err
@@ -105,96 +102,105 @@ end
 -- be opened and fail_open is off; Redis is only reached at the first decision.
 function _M.limiter(opts)
   if opts == nil then opts = {} end
-  if type(opts) ~= "table" then error("limiter options must be a table", 2) end
+  if type(opts) ~= "table" then raise("limiter", "options must be a table") end
   for k, v in pairs(opts) do
-    local want = OPTION_TYPES[k]
-    if not want then error(("unknown limiter option '%s'"):format(tostring(k)), 2) end
-    if type(v) ~= want then error(("limiter option '%s' must be a %s"):format(k, want), 2) end
+    local want = TYPES[k]
+    if not want then raise("limiter", format("unknown option '%s'", tostring(k))) end
+    if type(v) ~= want then raise("limiter", format("option '%s' must be a %s", k, want)) end
   end
   local rate, burst, guard = opts.rate or 30, opts.burst or 1, opts.guard or 0.010
   if not (rate >= 1e-6 and rate <= 1e9) then
-    error("limiter option 'rate' must be between 1e-6 and 1e9 (per second)", 2)
+    raise("limiter", "option 'rate' must be between 1e-6 and 1e9 (per second)")
   end
-  if not (burst >= 1 and burst <= 1e6) then
-    error("limiter option 'burst' must be between 1 and 1e6", 2)
-  end
-  if not (guard >= 0 and guard <= 1) then
-    error("limiter option 'guard' must be between 0 and 1 (seconds)", 2)
-  end
+  if not (burst >= 1 and burst <= 1e6) then raise("limiter", "option 'burst' must be between 1 and 1e6") end
+  if not (guard >= 0 and guard <= 1) then raise("limiter", "option 'guard' must be between 0 and 1 (seconds)") end
   if opts.timeout ~= nil and not (opts.timeout > 0 and opts.timeout <= 3600) then
-    error("limiter option 'timeout' must be between 0 and 3600 (seconds)", 2)
+    raise("limiter", "option 'timeout' must be between 0 and 3600 (seconds)")
   end
-  if opts.slots ~= nil and not (opts.slots >= 8 and opts.slots <= 1048576
-                                and opts.slots == floor(opts.slots)) then
-    error("limiter option 'slots' must be an integer between 8 and 1048576", 2)
+  if opts.slots ~= nil and not (opts.slots >= 8 and opts.slots <= 1048576 and opts.slots % 1 == 0) then
+    raise("limiter", "option 'slots' must be an integer between 8 and 1048576")
   end
   local store = opts.store or "local"
-  if not check_store(store) then
-    error("limiter option 'store' must be \"local\", \"process\", \"shm:NAME\" or "
-          .. "\"redis://HOST:PORT[/DB]\"", 2)
+  if store:find("%z") or not (store == "local" or store == "process" or store:sub(1, 4) == "shm:"
+      or store:sub(1, 8) == "redis://" or store:sub(1, 4) == "ngx:") then
+    raise("limiter", "option 'store' must be \"local\", \"process\", \"shm:NAME\", "
+      .. "\"redis://HOST:PORT[/DB]\" or \"ngx:DICT\"")
+  end
+  if opts.clock and store ~= "local" then
+    raise("limiter", "option 'clock' works only with store \"local\" (a shared store keeps one time base)")
   end
 
   local self = setmetatable({
-    rate_max = rate,
-    burst = burst,
-    guard = guard,
-    floor = min(1, rate),
-    fail_open = opts.fail_open == true,
-    on_warning = opts.on_warning,
-    sleep = opts.sleep or core_sleep,
-    clock = opts.clock,
+    rate_max = rate, burst = burst, guard = guard, floor = min(1, rate),
+    fail_open = opts.fail_open == true, on_warning = opts.on_warning,
+    sleep = opts.sleep or default_sleep(), clock = opts.clock,
     adaptive = opts.adaptive ~= false,
     keys = {},            -- key → { rate =, cut_at = } for keys below rate_max
   }, mt)
-
-  local handle, err = core_limiter(store, { timeout = opts.timeout, slots = opts.slots })
+  local handle, err = open_store(store, opts)
   if handle then
     self.store = handle
-    self.store_name = tostring(handle):match("%((.*)%)$")
+    self.store_name = tostring(handle):match("%((.*)%)$") or store:match("^[^:]*")
   elseif not self.fail_open then
-    return nil, core_error("SDK.LimiterUnavailable", "rate limiter store: " .. err)
+    return nil, unavailable("store: " .. tostring(err))
   else
-    warn(self, "store unavailable, limiting locally: " .. err)
+    warn(self, "store unavailable, limiting locally: " .. tostring(err))
     self.store_name = store:match("^[^:]*")   -- never a URL: it may hold a password
   end
   return self
 end
 
 local function now_of(self)
-  local clock = self.clock
-  if clock then return clock() end
-  return monotonic()
+  return self.clock and self.clock() or monotonic()
 end
 
--- One GCRA decision at `rate` (before the guard), from the store or, when it fails and
--- fail_open is on, from the local fallback. Returns what core's take returns, with the
--- store's error turned into an error table.
-local function take(self, key, rate, reserve, max_wait)
+local OUTCOMES = { granted = true, denied = true, too_long = true }
+
+-- A store's reply, checked: a nonsense one is a failure, never trusted. (A grant
+-- without reserve must come with wait 0; take checks that, knowing `reserve`.)
+local function checked(wait, outcome)
+  if wait == nil then return nil, tostring(outcome) end
+  if type(wait) ~= "number" or not (wait >= 0 and wait < 1e9) or not OUTCOMES[outcome]
+      or (outcome == "denied" and not (wait > 0)) then
+    return nil, "nonsense reply from the store"
+  end
+  return wait, outcome
+end
+
+-- One decision at `rate` from the store or, when it fails and fail_open is on, from
+-- the local fallback. → wait, outcome | nil, err
+local function take(self, key, rate, reserve, tau, max_wait)
+  if self.closed then return nil, unavailable("the limiter is closed") end
+  local T = (1 + self.guard) / rate
+  local N = min(MAX_WINDOW, max(1, floor(rate)))
+  tau = max(tau or 0, (self.burst - 1) * T)
   local now = self.clock and self.clock() or nil
-  local eff = rate / (1 + self.guard)
   local store = self.store
   if store and not (self.retry_at and now_of(self) < self.retry_at) then
-    local wait, flag = store:take(key, eff, self.burst, reserve, now, max_wait)
+    local wait, outcome = checked(store:take(key, T, tau, N, N * T, reserve, max_wait, now))
+    if wait and not reserve and outcome == "granted" and wait ~= 0 then
+      wait, outcome = nil, "nonsense reply from the store"
+    end
     if wait then
       self.retry_at = nil
-      return wait, flag
+      return wait, outcome
     end
-    if not self.fail_open then
-      return nil, core_error("SDK.LimiterUnavailable", "rate limiter store: " .. flag)
-    end
-    warn(self, "store failed, limiting locally: " .. flag)
+    if not self.fail_open then return nil, unavailable("store: " .. outcome) end
+    warn(self, "store failed, limiting locally: " .. outcome)
     self.retry_at = now_of(self) + STORE_RETRY
   end
   local fallback = self.fallback
   if not fallback then
-    fallback = core_limiter("local")
+    fallback = core.limiter("local")
     self.fallback = fallback
   end
-  return fallback:take(key, eff, self.burst, reserve, now, max_wait)
+  return checked(fallback:take(key, T, tau, N, N * T, reserve, max_wait, now))
 end
 
-local function check_key(key)
-  if type(key) ~= "string" then error("limiter key must be a string", 3) end
+local function check_key(fn, key)
+  if type(key) ~= "string" or key == "" or #key > 128 then
+    raise(fn, "limiter key must be a string of 1 to 128 bytes")
+  end
 end
 
 --- limiter:rate(key) → the key's current rate (per second, before the guard).
@@ -203,49 +209,59 @@ function Limiter:rate(key)
   return st and st.rate or self.rate_max
 end
 
---- limiter:acquire(key [, max_wait]) → true | nil, err
--- Reserves the key's next slot and sleeps until it. With max_wait (seconds), a slot
--- further away than that is not reserved: nil, err with code SDK.LimiterTimeout.
-function Limiter:acquire(key, max_wait)
-  check_key(key)
-  if max_wait ~= nil and not (type(max_wait) == "number" and max_wait >= 0) then
-    error("max_wait must be a number >= 0", 2)
-  end
-  local wait, flag = take(self, key, self:rate(key), true, max_wait)
-  if not wait then return nil, flag end
-  if flag == false then
-    return nil, core_error("SDK.LimiterTimeout",
-      ("rate limiter: the next slot for %s is %.3f s away, over max_wait %.3f s")
-      :format(key, wait, max_wait))
-  end
-  if wait > 0 then self.sleep(wait) end
-  return true
-end
-
---- limiter:reserve(key) → seconds | nil, err
--- Reserves the key's next slot without waiting and says how far away it is: the caller
--- must not send before then. For callers that wait in their own loop (client:poll).
+--- limiter:reserve(key) → seconds | nil, err — takes the key's next slot without
+-- waiting and says how far away it is: the caller must not send before then.
 function Limiter:reserve(key)
-  check_key(key)
+  check_key("limiter:reserve", key)
   local wait, err = take(self, key, self:rate(key), true)
   if not wait then return nil, err end
   return wait
 end
 
---- limiter:try(key) → true | false, seconds_to_wait | nil, err
+--- limiter:try(key) → true | false, seconds_to_wait | nil, err — nothing is taken
+-- unless the slot is free now.
 function Limiter:try(key)
-  check_key(key)
-  local wait, err = take(self, key, self:rate(key), false)
-  if not wait then return nil, err end
-  if wait > 0 then return false, wait end
+  check_key("limiter:try", key)
+  local wait, outcome = take(self, key, self:rate(key), false)
+  if not wait then return nil, outcome end
+  if outcome ~= "granted" then return false, wait end
+  return true
+end
+
+--- limiter:try_send(key) → as try, for a request that leaves the moment it is granted
+-- (the async scheduler): it may take its slot a little early, so a host that polls at
+-- frame rate keeps a smooth pace; the window log keeps the quota exact.
+function Limiter:try_send(key)
+  check_key("limiter:try_send", key)
+  local wait, outcome = take(self, key, self:rate(key), false, SEND_TOLERANCE)
+  if not wait then return nil, outcome end
+  if outcome ~= "granted" then return false, wait end
+  return true
+end
+
+--- limiter:acquire(key [, max_wait]) → true | nil, err — reserves the key's next slot
+-- and waits for it with the limiter's sleeper. With max_wait (seconds), a slot further
+-- away than that is not reserved: nil, err with code SDK.LimiterTimeout.
+function Limiter:acquire(key, max_wait)
+  check_key("limiter:acquire", key)
+  if max_wait ~= nil and not (type(max_wait) == "number" and max_wait >= 0 and max_wait < 1e9) then
+    raise("limiter:acquire", "max_wait must be a number of seconds >= 0")
+  end
+  local wait, outcome = take(self, key, self:rate(key), true, nil, max_wait)
+  if not wait then return nil, outcome end
+  if outcome == "too_long" then
+    return nil, errors.new("SDK.LimiterTimeout", format("rate limiter: the next slot for %s "
+      .. "is %.3f s away, over max_wait %.3f s", key, wait, max_wait))
+  end
+  if wait > 0 then self.sleep(wait) end
   return true
 end
 
 --- limiter:feedback(key, "throttled" | "ok") → the key's rate afterwards
 function Limiter:feedback(key, what)
-  check_key(key)
+  check_key("limiter:feedback", key)
   if what ~= "throttled" and what ~= "ok" then
-    error("feedback must be \"throttled\" or \"ok\"", 2)
+    raise("limiter:feedback", "what must be \"throttled\" or \"ok\"")
   end
   if not self.adaptive then return self.rate_max end
   local keys = self.keys
@@ -253,7 +269,7 @@ function Limiter:feedback(key, what)
   if what == "throttled" then
     local now = now_of(self)
     local r = st and st.rate or self.rate_max
-    if st and now - st.cut_at < 1 / r then return r end
+    if st and now - st.cut_at < HOLD then return r end
     r = max(r * DECREASE, self.floor)
     if not st then
       st = {}
@@ -263,7 +279,7 @@ function Limiter:feedback(key, what)
     return r
   end
   if not st then return self.rate_max end
-  local r = st.rate + 1 / st.rate
+  local r = st.rate + INCREASE / st.rate
   if r >= self.rate_max then
     keys[key] = nil
     return self.rate_max
@@ -274,23 +290,28 @@ end
 
 --- limiter:reset(key) → true | nil, err — forget the key's slots and adaptive rate.
 function Limiter:reset(key)
-  check_key(key)
+  check_key("limiter:reset", key)
+  if self.closed then return nil, unavailable("the limiter is closed") end
   self.keys[key] = nil
   if self.fallback then self.fallback:reset(key) end
   if not self.store then return true end
   local ok, err = self.store:reset(key)
-  if not ok then return nil, core_error("SDK.LimiterUnavailable", "rate limiter store: " .. err) end
+  if not ok then return nil, unavailable("store: " .. tostring(err)) end
   return true
 end
 
---- limiter:close() — release the store (idempotent; the object is unusable after).
+--- limiter:close() — release the store (idempotent; decisions fail afterwards).
 function Limiter:close()
+  if self.closed then return end
+  self.closed = true
   if self.store then self.store:close() end
   if self.fallback then self.fallback:close() end
 end
+mt.__close = Limiter.close
 
 function mt.__tostring(self)
-  return ("aliyun.live.limiter (%s, %g/s)"):format(self.store_name or "?", self.rate_max)
+  return format("aliyun.live.limiter (%s, %g/s%s)", self.store_name or "?", self.rate_max,
+    self.closed and ", closed" or "")
 end
 
 return _M

@@ -1,0 +1,327 @@
+--- The async scheduler: requests in flight on the client's multi handle, driven by
+-- client:poll(timeout) from the host's loop. Each request is the request engine
+-- (engine.lua) running in a coroutine whose runtime yields instead of waiting: a
+-- transfer yields until poll collects it, a wait (limiter, backoff) until poll finds
+-- it due, and the limiter slot is taken at the moment the request can leave.
+--
+-- Nothing a user supplies runs before the bookkeeping is done: poll collects every
+-- finished transfer, resumes the engines and records every completion first, then
+-- runs the callbacks — each one under pcall, so one that raises cannot keep the others
+-- from running; the first error is raised again from poll afterwards (later ones go to
+-- the logger). Callbacks only ever run from poll.
+local core = require "aliyun.live.core"
+local compat = require "aliyun.live.compat"
+local engine = require "aliyun.live.engine"
+local errors = require "aliyun.live.errors"
+
+local create, resume, status, yield = coroutine.create, coroutine.resume, coroutine.status,
+  coroutine.yield
+local type, tostring, pcall, setmetatable, min, ceil = type, tostring, pcall, setmetatable,
+  math.min, math.ceil
+local monotonic, unpack, pack = core.monotonic, compat.unpack, compat.pack
+
+local _M = {}
+
+local MAX_WAIT = 86400                -- seconds: the most one poll waits
+local MAX_STEPS = 100000              -- resumptions per pass: a task that loops is a bug
+
+---------------------------------------------------------------------- queues --
+
+local function fifo() return { head = 1, tail = 0 } end
+local function push(q, v) q.tail = q.tail + 1; q[q.tail] = v end
+local function pop(q)
+  if q.head > q.tail then return nil end
+  local v = q[q.head]
+  q[q.head] = nil
+  q.head = q.head + 1
+  if q.head > q.tail then q.head, q.tail = 1, 0 end
+  return v
+end
+
+-- Sleepers sorted by due time (insertion from the end: most arrive in order).
+local function add_sleeper(s, task, due)
+  local list = s.sleepers
+  task.due = due
+  local i = #list
+  while i > 0 and list[i].due > due do list[i + 1] = list[i]; i = i - 1 end
+  list[i + 1] = task
+end
+
+---------------------------------------------------------------------- tasks --
+
+local Op = {}
+Op.__index = Op
+
+local function release_turn(s, task)
+  if not task.turn then return end
+  task.turn = false
+  local g = task.group
+  g.inflight = g.inflight - 1
+  local w = pop(g.waiters)
+  while w and w.dead do w = pop(g.waiters) end
+  if w then push(s.ready, w) end
+end
+
+local function finish(s, task, res, err, attempts)
+  if task.dead then return end
+  task.dead = true
+  release_turn(s, task)
+  local op = task.op
+  if not op then
+    if err ~= nil and err ~= false then engine.log(s.cfg, "error", "background task: %s", tostring(err)) end
+    return
+  end
+  s.ops[op] = nil
+  op.done, op.result, op.err = true, res, err
+  op.attempts = (err and err.attempts) or attempts or op.attempts
+  s.pending = s.pending - 1
+  s.completed = s.completed + 1
+  push(s.done, op)
+end
+
+-- Resume task with the values given; file it where its yield says.
+local function step(s, task, ...)
+  if task.dead then return end
+  local ok, a, b, c = resume(task.co, ...)
+  if not ok then
+    return finish(s, task, nil, errors.new("SDK.InternalError", "request engine failed: "
+      .. tostring(a)))
+  end
+  if status(task.co) == "dead" then return finish(s, task, a, b, c) end
+  if a == "io" then
+    task.io = b
+    s.io[b] = task
+    s.nio = s.nio + 1
+  elseif a == "sleep" then
+    add_sleeper(s, task, b)
+  elseif a == "turn" then
+    push(task.group.waiters, task)
+  else
+    finish(s, task, nil, errors.new("SDK.InternalError", "a request yielded outside the "
+      .. "library (a hook that yields in a coroutine of its own?)"))
+  end
+end
+
+-- The runtime of one task: the engine's waits and transfers become yields.
+local function runtime(s, task)
+  local ccl = s.ccl
+  local rt = { name = "curl-async", async = true, yields = true, now = monotonic }
+  function rt.sleep(sec)
+    release_turn(s, task)
+    yield("sleep", monotonic() + (sec > MAX_WAIT and MAX_WAIT or sec))
+  end
+  function rt.wait_turn()
+    if task.turn then return end
+    local g = task.group
+    while g.inflight >= g.limit do yield("turn") end
+    g.inflight = g.inflight + 1
+    task.turn = true
+  end
+  local function transfer(id, err)
+    if not id then return nil, err end
+    return yield("io", id)
+  end
+  function rt.rpc(action, params, creds, signer)
+    return transfer(ccl:start(action, params, creds.access_key_id, creds.access_key_secret,
+      creds.security_token, signer))
+  end
+  function rt.http(req) return transfer(ccl:start_http(req)) end
+  function rt.spawn(fn) _M.spawn(s, function(trt) return fn(trt) end) end
+  return rt
+end
+
+local function new_task(s, fn, op, group)
+  local task = { op = op, group = group or s.group, turn = false }
+  local rt = runtime(s, task)
+  task.co = create(function() return fn(rt) end)
+  if op then op.task = task end
+  push(s.ready, task)
+  return task
+end
+
+function _M.spawn(s, fn) return new_task(s, fn, nil, s.system) end
+
+------------------------------------------------------------------ scheduler --
+
+--- The scheduler of client state `cfg` over core client `ccl`.
+function _M.new(cfg, ccl)
+  return {
+    cfg = cfg, ccl = ccl, pending = 0, completed = 0, nio = 0, io = {}, sleepers = {}, ops = {},
+    ready = fifo(), done = fifo(),
+    group = { limit = cfg.concurrency, inflight = 0, waiters = fifo() },
+    system = { limit = 1e9, inflight = 0, waiters = fifo() },   -- credential refreshes
+  }
+end
+
+--- A group of requests sharing a concurrency limit (a resume_many batch).
+function _M.group(limit) return { limit = limit, inflight = 0, waiters = fifo() } end
+
+--- Submit an operation → op. callback(result, err, op) runs from a later poll.
+function _M.submit(s, action, params, callback, group)
+  local op = setmetatable({ action = action, done = false, callback = callback,
+                            attempts = 0, sched = s }, Op)
+  s.pending = s.pending + 1
+  s.ops[op] = true
+  new_task(s, function(rt) return engine.run(s.cfg, rt, action, params) end, op, group)
+  return op
+end
+
+-- Run every task that can run now: due sleepers and ready ones.
+local function pass(s)
+  local steps = 0
+  while true do
+    local now, list = monotonic(), s.sleepers
+    while list[1] and list[1].due <= now do
+      push(s.ready, table.remove(list, 1))
+    end
+    local task = pop(s.ready)
+    if not task then return end
+    steps = steps + 1
+    if steps > MAX_STEPS then
+      return finish(s, task, nil, errors.new("SDK.InternalError", "scheduler: a request spins"))
+    end
+    step(s, task)
+  end
+end
+
+-- Collect every finished transfer before resuming anything (nothing is lost if a
+-- resumption fails), then resume their engines.
+local function collect(s, ids)
+  local ccl, got = s.ccl, {}
+  for i = 1, #ids do
+    local id = ids[i]
+    local task = s.io[id]
+    got[i] = { task, pack(ccl:collect(id)) }
+    if task then
+      s.io[id] = nil
+      s.nio = s.nio - 1
+      task.io = nil
+    end
+  end
+  for i = 1, #got do
+    local task, r = got[i][1], got[i][2]
+    if task then
+      release_turn(s, task)
+      step(s, task, unpack(r, 1, r.n))
+    end
+  end
+end
+
+local function deliver(s)
+  local first, raised = nil, false
+  while true do
+    local op = pop(s.done)
+    if not op then break end
+    if op.callback then
+      local ok, e = pcall(op.callback, op.result, op.err, op)
+      if not ok then
+        if not raised then first, raised = e, true
+        else engine.log(s.cfg, "error", "a callback raised too: %s", tostring(e)) end
+      end
+    end
+  end
+  if raised then error(first, 0) end
+end
+
+--- Drive everything: start what may start, wait at most `timeout` seconds for answers
+-- (returning after the first wake-up that completes a request), complete what finished,
+-- then run the callbacks. → requests still pending.
+function _M.poll(s, timeout)
+  if timeout > MAX_WAIT then timeout = MAX_WAIT end
+  local t_end = monotonic() + timeout
+  local completed = s.completed
+  while not s.closed do
+    pass(s)
+    local now = monotonic()
+    local due = s.sleepers[1] and s.sleepers[1].due
+    local wait = t_end - now
+    if due and due - now < wait then wait = due - now end
+    if wait < 0 then wait = 0 end
+    if s.nio > 0 then
+      local ids, err = s.ccl:poll(ceil(wait * 1000))
+      if not ids then   -- the multi handle failed: every transfer in flight fails with it
+        ids = {}
+        for id in pairs(s.io) do ids[#ids + 1] = id end
+        for _, id in ipairs(ids) do
+          local task = s.io[id]
+          s.io[id], s.nio = nil, s.nio - 1
+          s.ccl:cancel(id)
+          release_turn(s, task)
+          step(s, task, nil, errors.name(err))
+        end
+      else
+        collect(s, ids)
+      end
+    elseif not due and s.ready.head > s.ready.tail then
+      break                                   -- nothing left to do
+    elseif wait > 0 then
+      core.sleep(wait)                        -- only within the timeout given
+    end
+    if s.completed > completed or monotonic() >= t_end then break end
+  end
+  if not s.closed then pass(s) end            -- start what the completions let start
+  deliver(s)
+  return s.pending
+end
+
+--- Cancel op: its transfer stops, its callback gets (nil, err SDK.Cancelled or `code`).
+function _M.cancel(s, op, code, message)
+  if op.done then return false end
+  local task = op.task
+  if task.io then
+    s.ccl:cancel(task.io)
+    s.io[task.io] = nil
+    s.nio = s.nio - 1
+    task.io = nil
+  end
+  finish(s, task, nil, errors.new(code or "SDK.Cancelled", message or "the request was cancelled",
+    { attempts = op.attempts }))
+  return true
+end
+
+--- Close: every pending request ends with SDK.ClientClosed (callbacks at the next poll,
+-- or now when called from one).
+function _M.close(s)
+  if s.closed then return end
+  local ops = {}
+  for op in pairs(s.ops) do ops[#ops + 1] = op end
+  for _, op in ipairs(ops) do _M.cancel(s, op, "SDK.ClientClosed", "the client was closed") end
+  for id, task in pairs(s.io) do   -- background tasks (credential refreshes)
+    task.dead = true
+    s.io[id] = nil
+  end
+  s.nio = 0
+  s.closed = true
+end
+
+------------------------------------------------------------------------ ops --
+
+--- op:cancel() → true if it was still pending.
+function Op:cancel() return _M.cancel(self.sched, self) end
+
+--- op:wait([timeout]) → result | nil, err: polls the client until the request is done
+-- (nil, err SDK.StillPending after `timeout` seconds).
+function Op:wait(timeout)
+  local s = self.sched
+  local t_end = timeout and monotonic() + timeout
+  while not self.done do
+    if s.closed then break end
+    local left = t_end and t_end - monotonic() or 1
+    if left <= 0 then break end
+    _M.poll(s, left < 1 and left or 1)
+  end
+  if not self.done then
+    return nil, errors.new("SDK.StillPending", "the request is still pending")
+  end
+  return self.result, self.err
+end
+
+--- op:await() → result | nil, err: inside a coroutine, yields (nothing) until the
+-- request is done, for hosts that poll the client elsewhere; outside one, op:wait().
+function Op:await()
+  if not compat.in_coroutine() then return self:wait() end
+  while not self.done do yield() end
+  return self.result, self.err
+end
+
+return _M
