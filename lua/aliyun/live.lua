@@ -264,7 +264,9 @@ function Client:resume_many(list, opts)
     local p, err = operations.stream("resume_many", item)
     params[i] = p or err
   end
+  local aborted = false
   local function complete(i, res, err, attempts)
+    if aborted then return end   -- an aborted batch reports nothing more
     entries[i] = { ok = res ~= nil, result = res, err = err, attempts = attempts }
     if res then summary.ok = summary.ok + 1 else summary.failed = summary.failed + 1 end
     done = done + 1
@@ -289,6 +291,7 @@ function Client:resume_many(list, opts)
     while done < total and not self.closed do self:poll(1) end
   end)
   if not ok or done < total then
+    aborted = true
     for _, op in pairs(ops) do
       if not op.done then async.cancel(s, op, "SDK.Cancelled", "resume_many was interrupted") end
     end

@@ -30,6 +30,7 @@
  *   short          Content-Length 1000 but 40 bytes of body, then close
  *   huge           Content-Length 50 MB, streamed
  *   huge-chunked   50 MB chunked, without Content-Length
+ *   huge-header    200 with one 200 KB response header, then a small body
  *   html502        a gateway's HTML 502 page
  *   text200        200 text/plain "OK"
  *   no-request-id  200 JSON without RequestId
@@ -66,12 +67,12 @@
 static const char *const fault_names[] = {
     "ok", "reset", "reset-body", "hang", "trickle", "short", "huge", "huge-chunked",
     "html502", "text200", "no-request-id", "xml200", "bad-utf8", "unknown-code",
-    "retry-after", "echo", NULL
+    "retry-after", "echo", "huge-header", NULL
 };
 enum {
     FLT_OK, FLT_RESET, FLT_RESET_BODY, FLT_HANG, FLT_TRICKLE, FLT_SHORT, FLT_HUGE, FLT_HUGE_CHUNKED,
     FLT_HTML502, FLT_TEXT200, FLT_NO_REQUEST_ID, FLT_XML200, FLT_BAD_UTF8, FLT_UNKNOWN_CODE,
-    FLT_RETRY_AFTER, FLT_ECHO
+    FLT_RETRY_AFTER, FLT_ECHO, FLT_HUGE_HEADER
 };
 
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -373,6 +374,19 @@ static int answer(conn_t *c, const request_t *r) {
             sent += 65536;
         }
         if (chunked) send_all(c->fd, "0\r\n\r\n", 5);
+        return 0;
+    }
+
+    case FLT_HUGE_HEADER: {
+        size_t cap = 200 * 1024 + 64, off;
+        char *line = malloc(cap);   /* one connection per thread: no shared buffer */
+        if (!line) return 0;
+        off = (size_t)snprintf(line, cap, "HTTP/1.1 200 OK\r\nX-Padding: ");
+        memset(line + off, 'p', 200 * 1024);
+        off += 200 * 1024;
+        off += (size_t)snprintf(line + off, cap - off, "\r\nContent-Length: 2\r\n\r\n{}");
+        send_all(c->fd, line, off);
+        free(line);
         return 0;
     }
 

@@ -90,6 +90,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
         /* A new response (after 100-continue) replaces the last one. */
         x->content_type[0] = '\0';
         x->ncaptured = x->caplen = 0;
+        x->headers_done = 0;
+    } else if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+        x->headers_done = 1;
     } else if (header_value(p, len, "content-type", &v, &vl)) {
         if (vl >= sizeof x->content_type) vl = sizeof x->content_type - 1;
         memcpy(x->content_type, v, vl);
@@ -217,6 +220,7 @@ http_status_t http_prepare(http_xfer_t *x, const http_req_t *r) {
     x->content_type[0] = '\0';
     x->ncaptured = x->caplen = 0;
     x->header_bytes = 0;
+    x->headers_done = 0;
     x->got_response = 0;
     x->result = HTTP_OK;
     x->why = NULL;
@@ -297,6 +301,12 @@ http_status_t http_finish(http_xfer_t *x, int curlcode) {
         return x->result;
     }
     if (!x->errbuf[0]) snprintf(x->errbuf, sizeof x->errbuf, "%s", curl_easy_strerror(rc));
+    /* libcurl refuses a header line over its own limit (100 KB) as "out of memory"
+     * before our header callback sees it: that is an oversized answer, not our memory. */
+    if (rc == CURLE_OUT_OF_MEMORY && x->got_response && !x->headers_done) {
+        snprintf(x->errbuf, sizeof x->errbuf, "a response header line is larger than 100 KB");
+        return x->result = HTTP_E_TOO_BIG;
+    }
     return x->result = classify(rc);
 }
 

@@ -74,6 +74,7 @@ typedef struct http_xfer {
     size_t        caplen;
     size_t        header_bytes;
     int           got_response;    /* any response byte arrived */
+    int           headers_done;    /* the blank line after the headers arrived */
     size_t        max_body;
     long          timeout_ms;      /* the handle's default total timeout */
     const char *const *capture;
