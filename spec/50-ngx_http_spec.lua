@@ -308,6 +308,7 @@ describe("aliyun.live.ngx.http inside nginx", function()
       r = fetch { requests = { reqs[1], reqs[1], { host = "127.0.0.1", port = faults.port, pool = "ka-spec",
         keepalive = false }, reqs[1], reqs[1] } }
       s = fault_stats()
+      for i = 1, 5 do assert.equal(200, r[i].status, cjson.encode(r[i])) end
       assert.equal(5, s.requests)
       assert.equal(2, s.connections)
     end)

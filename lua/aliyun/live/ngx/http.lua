@@ -21,8 +21,9 @@ local _M = {}
 local ngx = ngx
 local type, tostring, tonumber, pairs, ipairs, pcall, error = type, tostring, tonumber, pairs, ipairs, pcall, error
 local concat, sort = table.concat, table.sort
-local find, sub, lower, format, match, gmatch = string.find, string.sub, string.lower, string.format, string.match, string.gmatch
-local ceil, min = math.ceil, math.min
+local find, sub, lower, format, match, gmatch, byte = string.find, string.sub, string.lower, string.format,
+  string.match, string.gmatch, string.byte
+local ceil, min, max = math.ceil, math.min, math.max
 
 local BUF = 65536
 local DEFAULT = { connect_timeout = 60, send_timeout = 60, read_timeout = 60, max_body = 1048576,
@@ -54,11 +55,7 @@ local function clock()
   return ngx.now()
 end
 
-local function to_ms(seconds)
-  local ms = ceil(seconds * 1000)
-  if ms < 1 then return 1 end
-  return ms < 2147483647 and ms or 2147483647
-end
+local function to_ms(seconds) return max(1, min(ceil(seconds * 1000), 2147483647)) end
 
 ---------------------------------------------------------------- options --
 
@@ -73,20 +70,6 @@ local function opt_number(opts, name, allow_zero)
       name == "max_body" and "bytes" or "seconds"), 2)
   end
   return v
-end
-
--- The keepalive option: false, or {timeout = seconds, pool_size = n}.
-local function keepalive_opts(o, ka)
-  o.keepalive_timeout, o.pool_size = DEFAULT.keepalive_timeout, DEFAULT.pool_size
-  if type(ka) ~= "table" then return end
-  local t, n = ka.timeout, ka.pool_size
-  if t ~= nil and (type(t) ~= "number" or not (t >= 0 and t <= 1e6)) then
-    argerror("'keepalive.timeout' must be a number of seconds (0 = no limit)", 2)
-  end
-  if n ~= nil and (type(n) ~= "number" or n % 1 ~= 0 or n < 1 or n > 1e6) then
-    argerror("'keepalive.pool_size' must be a positive integer", 2)
-  end
-  o.keepalive_timeout, o.pool_size = t or o.keepalive_timeout, n or o.pool_size
 end
 
 local function check_opts(opts)
@@ -104,20 +87,26 @@ local function check_opts(opts)
   if opts.headers ~= nil and type(opts.headers) ~= "table" then argerror("'headers' must be a table") end
   if opts.verify ~= nil and type(opts.verify) ~= "boolean" then argerror("'verify' must be a boolean") end
   local ka = opts.keepalive
-  if ka ~= nil and ka ~= false and type(ka) ~= "table" then
+  if ka == nil then ka = {} elseif ka ~= false and type(ka) ~= "table" then
     argerror("'keepalive' must be false or a table {timeout = seconds, pool_size = n}")
   end
-  local o = {
+  local kt, kn
+  if ka then kt, kn = ka.timeout, ka.pool_size end
+  if kt ~= nil and (type(kt) ~= "number" or not (kt >= 0 and kt <= 1e6)) then
+    argerror("'keepalive.timeout' must be a number of seconds (0 = no limit)")
+  end
+  if kn ~= nil and (type(kn) ~= "number" or kn % 1 ~= 0 or kn < 1 or kn > 1e6) then
+    argerror("'keepalive.pool_size' must be a positive integer")
+  end
+  return {
     scheme = scheme, host = opts.host, port = port, method = opts.method or "GET",
     path = opts.path or "/", headers = opts.headers, body = opts.body,
-    verify = opts.verify ~= false, server_name = opts.server_name,
+    verify = opts.verify ~= false, server_name = opts.server_name, keepalive = ka ~= false,
     connect_timeout = opt_number(opts, "connect_timeout"), send_timeout = opt_number(opts, "send_timeout"),
     read_timeout = opt_number(opts, "read_timeout"), deadline = opts.deadline and opt_number(opts, "deadline"),
     max_body = opt_number(opts, "max_body", true), max_header = opt_number(opts, "max_header"),
-    keepalive = ka ~= false,
+    keepalive_timeout = kt or DEFAULT.keepalive_timeout, pool_size = kn or DEFAULT.pool_size,
   }
-  keepalive_opts(o, ka)
-  return o
 end
 
 ---------------------------------------------------------------- request --
@@ -152,23 +141,19 @@ local function build(o)
     seen[l] = value
     out[#out + 1] = name .. ": " .. value .. "\r\n"
   end
-  local h, err = o.headers or {}, nil
+  local h, list = o.headers or {}, {}
   if h[1] ~= nil then
-    for i, pair in ipairs(h) do
-      if type(pair) ~= "table" then
-        error(format("aliyun.live.ngx.http.request: headers[%d] must be a {name, value} pair", i), 3)
-      end
-      err = add(pair[1], pair[2])
-      if err then return nil, err end
+    list = h
+  else                                      -- a map: sorted, so requests are reproducible
+    for name, value in pairs(h) do list[#list + 1] = { name, value } end
+    sort(list, function(x, y) return tostring(x[1]) < tostring(y[1]) end)
+  end
+  for i, pair in ipairs(list) do
+    if type(pair) ~= "table" then
+      error(format("aliyun.live.ngx.http.request: headers[%d] must be a {name, value} pair", i), 3)
     end
-  else
-    local names = {}
-    for name in pairs(h) do names[#names + 1] = tostring(name) end
-    sort(names)
-    for _, name in ipairs(names) do
-      err = add(name, h[name])
-      if err then return nil, err end
-    end
+    local err = add(pair[1], pair[2])
+    if err then return nil, err end
   end
   if not seen.host then
     local host = find(o.host, ":", 1, true) and "[" .. o.host .. "]" or o.host
@@ -188,38 +173,34 @@ end
 
 ---------------------------------------------------------------- reading --
 
--- Up to `size` bytes, waiting at most the read timeout and what is left of the
--- deadline. Returns data, or nil and the cosocket's error ("timeout", "closed", …).
-local function recv_some(st, size)
-  local t = st.o.read_timeout
+-- Arms the socket for one operation: its own timeout t or what is left of the deadline,
+-- whichever is shorter (st.late says which). False when the deadline has passed.
+local function arm(st, t)
   if st.deadline then
     local left = st.deadline - clock()
-    if left <= 0 then st.late = true return nil, "timeout" end
-    if left < t then t, st.late = left, true else st.late = false end
+    st.late = left <= t
+    if left <= 0 then return false end
+    if st.late then t = left end
   end
   st.sock:settimeout(to_ms(t))
+  return true
+end
+
+-- Up to `size` bytes: data, or nil and the cosocket's error ("timeout", "closed", …).
+local function recv_some(st, size)
+  if not arm(st, st.o.read_timeout) then return nil, "timeout" end
   local data, err = st.sock:receiveany(size)
   if not data then return nil, err end
   st.answered = true
   return data
 end
 
--- More bytes into st.buf (what was consumed before st.pos is dropped).
-local function refill(st)
-  local data, err = recv_some(st, BUF)
-  if not data then return nil, err end
-  st.buf = (st.pos > #st.buf and "" or sub(st.buf, st.pos)) .. data
-  st.pos = 1
-  return true
-end
-
 -- Exactly n bytes (never reading past them).
 local function read_n(st, n)
   local have = #st.buf - st.pos + 1
   if have >= n then
-    local s = sub(st.buf, st.pos, st.pos + n - 1)
     st.pos = st.pos + n
-    return s
+    return sub(st.buf, st.pos - n, st.pos - 1)
   end
   local parts, got = { sub(st.buf, st.pos) }, have
   st.buf, st.pos = "", 1
@@ -232,19 +213,28 @@ local function read_n(st, n)
   return concat(parts)
 end
 
--- One line without its CRLF (or LF); nil, "too_big" past cap bytes.
+-- One line without its CRLF (or LF); nil, "too_big" past cap bytes. Linear in what
+-- arrives, however small the pieces.
 local function read_line(st, cap)
-  while true do
-    local e = find(st.buf, "\n", st.pos, true)
-    if e then
-      local line = sub(st.buf, st.pos, (sub(st.buf, e - 1, e - 1) == "\r" and e > st.pos) and e - 2 or e - 1)
-      st.pos = e + 1
-      return line
-    end
-    if #st.buf - st.pos + 1 > cap then return nil, "too_big" end
-    local ok, err = refill(st)
-    if not ok then return nil, err end
+  local buf, pos = st.buf, st.pos
+  local e = find(buf, "\n", pos, true)
+  if not e then
+    local parts, size = { sub(buf, pos) }, #buf - pos + 1
+    repeat
+      if size > cap then return nil, "too_big" end
+      local data, err = recv_some(st, BUF)
+      if not data then return nil, err end
+      parts[#parts + 1] = data
+      e = find(data, "\n", 1, true)
+      size = size + #data
+    until e
+    e = e + size - #parts[#parts]
+    buf, pos = concat(parts), 1
+    st.buf = buf
   end
+  st.pos = e + 1
+  if e > pos and byte(buf, e - 1) == 13 then e = e - 1 end
+  return sub(buf, pos, e - 1)
 end
 
 -- The head of one response: status, major, minor, headers; or nil, kind, message.
@@ -255,16 +245,11 @@ local function read_head(st)
     if not line then return nil, err end
     size = size + #line + 2
     if size > st.o.max_header then return nil, "too_big" end
-    if line == "" then
-      if #lines > 0 then break end          -- blank lines before a status line: skipped
-    else
-      lines[#lines + 1] = line
-    end
+    if line ~= "" then lines[#lines + 1] = line
+    elseif #lines > 0 then break end        -- blank lines before a status line: skipped
   end
   local major, minor, code, rest = match(lines[1], "^HTTP/(%d)%.(%d) (%d%d%d)(.*)$")
-  if not major or (rest ~= "" and sub(rest, 1, 1) ~= " ") then
-    return nil, "protocol", "malformed status line"
-  end
+  if not major or (rest ~= "" and sub(rest, 1, 1) ~= " ") then return nil, "protocol", "malformed status line" end
   for i = 2, #lines do
     local name, value = match(lines[i], "^([^:]+):[ \t]*(.-)[ \t]*$")
     if not name or not match(name, TOKEN) then return nil, "protocol", "malformed header line" end
@@ -291,9 +276,7 @@ local function read_body(st, head, no_body)
   if no_body then return "", true end
   local te = head["transfer-encoding"]
   if te then
-    if not match(lower(te), "chunked%s*$") then
-      return nil, "protocol", "unsupported Transfer-Encoding"
-    end
+    if not match(lower(te), "chunked%s*$") then return nil, "protocol", "unsupported Transfer-Encoding" end
     local parts, total = {}, 0
     while true do
       local line, err = read_line(st, 1024)
@@ -308,7 +291,7 @@ local function read_body(st, head, no_body)
       if not data then return nil, derr end
       parts[#parts + 1] = data
       local crlf, cerr = read_line(st, 2)
-      if crlf ~= "" then return nil, crlf and "protocol" or cerr, "malformed chunk end" end
+      if crlf ~= "" then return nil, (crlf or cerr == "too_big") and "protocol" or cerr, "malformed chunk end" end
     end
     local size = 0
     while true do                           -- trailers, up to the blank line
@@ -352,7 +335,8 @@ local function fail(st, stage, reason, detail)
   local o, kind, msg = st.o, reason, detail
   if reason == "timeout" then
     msg = st.late and format("the %gs deadline passed (%s)", o.deadline, stage)
-      or format("no progress for %gs (%s)", stage == "sending" and o.send_timeout or o.read_timeout, stage)
+      or format("no progress for %gs (%s)", stage == "sending" and o.send_timeout
+        or (stage:find("^reading") and o.read_timeout or o.connect_timeout), stage)
   elseif reason == "too_big" then
     msg = stage == "reading the body" and format("the body is larger than %d bytes", o.max_body)
       or format("the response head is larger than %d bytes", o.max_header)
@@ -387,16 +371,7 @@ end
 local function exchange(o, req, deadline)
   local sock = ngx.socket.tcp()
   local st = { o = o, sock = sock, buf = "", pos = 1, answered = false, deadline = deadline, reused = 0 }
-  local function timeout_for(t)
-    if not deadline then return t end
-    local left = deadline - clock()
-    if left <= t then st.late = true return left end
-    st.late = false
-    return t
-  end
-  local t = timeout_for(o.connect_timeout)
-  if t <= 0 then return fail(st, "connecting", "timeout") end
-  sock:settimeout(to_ms(t))
+  if not arm(st, o.connect_timeout) then return fail(st, "connecting", "timeout") end
   local host = find(o.host, ":", 1, true) and "[" .. o.host .. "]" or o.host
   local ok, err = sock:connect(host, o.port, { pool = o.pool, pool_size = o.pool_size })
   if not ok then
@@ -406,9 +381,7 @@ local function exchange(o, req, deadline)
   end
   st.reused = sock:getreusedtimes() or 0
   if o.scheme == "https" and st.reused == 0 then
-    t = timeout_for(o.connect_timeout)
-    if t <= 0 then return fail(st, "in the TLS handshake", "timeout") end
-    sock:settimeout(to_ms(t))
+    if not arm(st, o.connect_timeout) then return fail(st, "in the TLS handshake", "timeout") end
     -- pcall: lua-resty-core 0.1.25 asserts (raises) when a handshake that completed at
     -- once fails verification. Never `false` as the session: that path drops the error.
     local pok, sess, herr = pcall(sock.sslhandshake, sock, nil, o.server_name or o.host, o.verify)
@@ -422,9 +395,7 @@ local function exchange(o, req, deadline)
       return nil, "tls", format("TLS handshake with %s failed: %s", where(o), herr), false
     end
   end
-  t = timeout_for(o.send_timeout)
-  if t <= 0 then return fail(st, "sending", "timeout") end
-  sock:settimeout(to_ms(t))
+  if not arm(st, o.send_timeout) then return fail(st, "sending", "timeout") end
   ok, err = sock:send(req)
   if not ok then return fail(st, "sending", err) end
 
@@ -442,12 +413,7 @@ local function exchange(o, req, deadline)
   local conn = head.connection
   local keep = framed and not o.close and st.pos > #st.buf
     and ((major == 1 and minor >= 1 and not has_token(conn, "close")) or has_token(conn, "keep-alive"))
-  if keep then
-    ok = sock:setkeepalive(o.keepalive_timeout * 1000, o.pool_size)
-    if not ok then sock:close() end
-  else
-    sock:close()
-  end
+  if not (keep and sock:setkeepalive(o.keepalive_timeout * 1000, o.pool_size)) then sock:close() end
   return status, head, body
 end
 
