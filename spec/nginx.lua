@@ -12,7 +12,8 @@
 --   }
 --   srv.url                      "http://127.0.0.1:PORT"
 --   srv:get("/x")                status, body, headers text (curl)
---   srv:post_json("/x", t)       status, decoded body (or the raw body when not JSON)
+--   srv:post("/x", body)         status, decoded body (or the raw body when not JSON)
+--   srv:post_json("/x", t)       the same with t as JSON
 --   srv:parallel(paths, opts)    many requests at once, results in input order
 --   srv:error_log()              the error log so far
 --   srv:stop()                   fast shutdown (also done at the end of the suite)
@@ -114,14 +115,20 @@ function Server:get(path, extra)
   return helpers.curl((extra or "") .. " " .. helpers.sh_quote(self.url .. path))
 end
 
--- POST a table as JSON; the answer decoded when it is JSON.
-function Server:post_json(path, t, extra)
+-- POST a body (a string); the answer decoded when it is JSON.
+function Server:post(path, body, extra)
   local helpers = require "helpers"
   local cjson = require "cjson.safe"
-  local status, body = helpers.curl(("%s -H 'Content-Type: application/json' --data-binary %s %s")
-    :format(extra or "", helpers.sh_quote(cjson.encode(t)), helpers.sh_quote(self.url .. path)))
-  local decoded = body and cjson.decode(body)
-  return status, decoded or body
+  local status, out = helpers.curl(("%s --data-binary %s %s"):format(extra or "",
+    helpers.sh_quote(body), helpers.sh_quote(self.url .. path)))
+  local decoded = out and cjson.decode(out)
+  return status, decoded or out
+end
+
+-- POST a table as JSON.
+function Server:post_json(path, t, extra)
+  local cjson = require "cjson.safe"
+  return self:post(path, cjson.encode(t), "-H 'Content-Type: application/json' " .. (extra or ""))
 end
 
 -- Many requests at once (curl --parallel, one connection each, so that `reuseport`
@@ -152,7 +159,7 @@ function Server:parallel(requests, opts)
   end
   cfg:close()
   local cmd = ("curl -s --parallel --parallel-immediate --parallel-max %d --max-time %d -K %s"):format(
-    opts.max or #requests, opts.timeout or 30, helpers.sh_quote(dir .. "/curl.cfg"))
+    opts.max or #requests, opts.timeout or 30, helpers.sh_quote(dir .. "/curl.cfg")) .. " 2>/dev/null"
   local function collect(out)
     local results = {}
     for i in ipairs(requests) do results[i] = { status = 0 } end
