@@ -39,6 +39,7 @@ location = /echo { content_by_lua_block {
   ngx.say(require("cjson").encode({ method = ngx.req.get_method(), uri = ngx.var.request_uri,
     headers = ngx.req.get_headers(), body = ngx.req.get_body_data() or "" }))
 } }
+location = /paths { content_by_lua_block { ngx.say(package.path, "\n", package.cpath) } }
 location = /untrusted { content_by_lua_block {
   ngx.req.read_body()
   local opts = require("cjson").decode(ngx.req.get_body_data())
@@ -89,10 +90,13 @@ describe("aliyun.live.ngx.http", function()
         { host = "h", port = 1.5 }, { host = "h", read_timeout = -1 }, { host = "h", deadline = 0 },
         { host = "h", deadline = 0 / 0 }, { host = "h", verify = "yes" }, { host = "h", headers = "x" },
         { host = "h", keepalive = true }, { host = "h", keepalive = { pool_size = 0 } },
-        { host = "h", max_body = "1" }, { host = "h", body = {} } } do
+        { host = "h", max_body = "1" }, { host = "h", body = {} }, { host = "h", timeout = 1 } } do
       assert.has_error(function() http.request(opts) end)
     end
     assert.has_error(function() http.request("http://x") end, "aliyun.live.ngx.http.request: expects a table of options")
+    assert.has_error(function() http.request { host = "h", ca_file = "/x.pem" } end,
+      "aliyun.live.ngx.http.request: 'ca_file' cannot be honoured by cosockets: nginx verifies against the "
+      .. "CAs of its lua_ssl_trusted_certificate directive")
   end)
 end)
 
@@ -386,6 +390,15 @@ describe("aliyun.live.ngx.http inside nginx", function()
       r = raw({ "untilclose" }, { max_body = 4999 })
       assert.equal("too_big", r[1].kind)
     end)
+  end)
+
+  it("runs the checkout's modules and the LuaJIT build, nothing of the host Lua's", function()
+    local _, body = srv:get("/paths")
+    local path, cpath = body:match("^(.-)\n(.-)\n$")
+    local root = helpers.run("cd " .. helpers.sh_quote(helpers.root) .. " && pwd"):match("^(.-)\n")
+    assert.equal(1, path:find(root .. "/lua/?.lua;", 1, true))
+    assert.equal(1, cpath:find(root .. "/build/luajit/?.so;", 1, true))
+    assert.is_nil(cpath:find("5.4", 1, true))
   end)
 
   it("says in which phases cosockets are missing, and what to do", function()

@@ -217,9 +217,10 @@ function _M.start(opts)
     f:write(conf)
     f:close()
     -- The wrapper: ready once nginx wrote its pid file (after binding) and the port
-    -- answers; SIGTERM stops nginx (fast shutdown) and waits for it.
+    -- answers; SIGTERM stops nginx (fast shutdown) and waits for it. LuaJIT in nginx
+    -- must not see the host Lua's LUA_PATH/LUA_CPATH (a 5.4 core.so on its cpath).
     local script = ([[
-nginx -p "$D" -c "$D/nginx.conf" -e "$D/error.log" -g "daemon off; pid $D/nginx.pid;" </dev/null &
+env -u LUA_PATH -u LUA_CPATH -u LUA_INIT nginx -p "$D" -c "$D/nginx.conf" -e "$D/error.log" -g "daemon off; pid $D/nginx.pid;" </dev/null &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid; exit 0' TERM INT
 for i in $(seq 400); do

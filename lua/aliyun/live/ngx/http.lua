@@ -15,7 +15,9 @@
 -- TLS: sslhandshake with verification on by default against nginx's
 -- lua_ssl_trusted_certificate (and lua_ssl_verify_depth, whose default 1 is too short
 -- for most public chains). nginx checks DNS names only: for an endpoint given as an IP
--- address, pass server_name (a DNS name of the certificate) or verify = false.
+-- address, pass server_name (a DNS name of the certificate) or verify = false. Idle
+-- connections are pooled by scheme, host, port, verify and server_name (or `pool`):
+-- locations with different lua_ssl_* settings should not share a pool name.
 local _M = {}
 
 local ngx = ngx
@@ -72,8 +74,20 @@ local function opt_number(opts, name, allow_zero)
   return v
 end
 
+local KNOWN = { scheme = 1, host = 1, port = 1, method = 1, path = 1, headers = 1, body = 1, verify = 1,
+                server_name = 1, pool = 1, keepalive = 1, connect_timeout = 1, send_timeout = 1,
+                read_timeout = 1, deadline = 1, max_body = 1, max_header = 1 }
+
 local function check_opts(opts)
   if type(opts) ~= "table" then argerror("expects a table of options") end
+  for k in pairs(opts) do
+    if k == "ca_file" then
+      argerror("'ca_file' cannot be honoured by cosockets: nginx verifies against the CAs of its "
+        .. "lua_ssl_trusted_certificate directive")
+    elseif not KNOWN[k] then
+      argerror(format("unknown option '%s'", tostring(k)))
+    end
+  end
   local scheme = opts.scheme or "http"
   if scheme ~= "http" and scheme ~= "https" then argerror("'scheme' must be \"http\" or \"https\"") end
   for _, k in ipairs { "host", "method", "path", "body", "server_name", "pool" } do
