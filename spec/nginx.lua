@@ -20,7 +20,7 @@
 --
 -- More options: http / server / main (raw snippets for those contexts), workers (2),
 -- worker_connections (1024), verify_depth (lua_ssl_verify_depth, 3), log_level
--- ("info"), socket_log_errors (lua_socket_log_errors, false).
+-- ("notice"), socket_log_errors (lua_socket_log_errors, false).
 -- Nothing here runs at require time, and nothing is required before start(): the
 -- module is on nginx's own lua_package_path too.
 local _M = {}
@@ -104,8 +104,14 @@ function Server:error_log()
   return helpers.read_file(self.prefix .. "/error.log") or ""
 end
 
+-- The wrapper stops nginx; should nginx outlive it, its master and workers are killed.
 function Server:stop()
+  local helpers = require "helpers"
   if self.wrapper then self.wrapper:stop() end
+  if self.master and helpers.alive(self.master) then
+    local kids = helpers.run(("ps -o pid= --ppid %d"):format(self.master))
+    os.execute(("kill -KILL %d %s 2>/dev/null"):format(self.master, (kids:gsub("%s+", " "))))
+  end
   return true
 end
 
@@ -207,7 +213,7 @@ function _M.start(opts)
     local conf = fill(CONF, {
       -- A root master would run its workers as "nobody", who cannot read the prefix.
       USER = core.getuid() == 0 and "user root;" or "",
-      WORKERS = opts.workers or 2, DIR = dir, LEVEL = opts.log_level or "info",
+      WORKERS = opts.workers or 2, DIR = dir, LEVEL = opts.log_level or "notice",
       ENV = env_lines(opts.env), MAIN = opts.main or "", CONNECTIONS = opts.worker_connections or 1024,
       ROOT = root, SOCKLOG = opts.socket_log_errors and "on" or "off",
       DICTS = dict_lines(opts.shared_dicts), TLS = tls, HTTP = opts.http or "",

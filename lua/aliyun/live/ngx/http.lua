@@ -6,11 +6,10 @@
 --   local status, headers, body = http.request { scheme = "https", host = "…", path = "/?…" }
 --   -- or nil, kind, message, answered
 --
--- kind: connect (nothing sent), timeout, tls, too_big, send, recv (broke or closed
--- before a complete answer), partial (body cut short), protocol (malformed HTTP),
--- other (bad input, no cosockets in this phase). answered: a response byte arrived, so
--- the server may have acted on the request. Messages never hold the path or query
--- (signatures and tokens live there), only scheme, host and port.
+-- kind: connect (nothing sent), timeout, tls, too_big, send, recv (broke or closed before
+-- a complete answer), partial (body cut short), protocol (malformed HTTP), other (bad
+-- input, no cosockets in this phase). answered: a response byte arrived (the server may
+-- have acted). Messages name scheme, host and port, never the path or query (secrets).
 --
 -- TLS: sslhandshake with verification on by default against nginx's
 -- lua_ssl_trusted_certificate (and lua_ssl_verify_depth, whose default 1 is too short
@@ -34,9 +33,8 @@ local MAX_1XX = 16            -- interim answers skipped before one that counts
 local STALE_RETRIES = 2       -- fresh attempts after a pooled connection died unused
 
 -- Phases in which cosockets work (ngx.get_phase names).
-local COSOCKET_PHASES = { rewrite = true, server_rewrite = true, access = true, content = true,
-                          timer = true, ssl_cert = true, ssl_session_fetch = true,
-                          ssl_client_hello = true, preread = true }
+local COSOCKET_PHASES = { rewrite = true, server_rewrite = true, access = true, content = true, timer = true,
+                          ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true, preread = true }
 
 --- http.available() → true | false, phase: can this code use cosockets now?
 function _M.available()
@@ -52,75 +50,55 @@ local function phase_message(phase)
     .. "access or content handler, or from a timer (ngx.timer.at(0, fn))", phase)
 end
 
-local function clock()
-  ngx.update_time()
-  return ngx.now()
-end
+local function clock() ngx.update_time() return ngx.now() end
 
 local function to_ms(seconds) return max(1, min(ceil(seconds * 1000), 2147483647)) end
 
 ---------------------------------------------------------------- options --
 
--- Raised at the caller of request(): depth = calls between request and here.
-local function argerror(msg, depth) error("aliyun.live.ngx.http.request: " .. msg, 3 + (depth or 1)) end
+-- Raised at the caller of request().
+local function argerror(msg) error("aliyun.live.ngx.http.request: " .. msg, 4) end
 
-local function opt_number(opts, name, allow_zero)
-  local v = opts[name]
-  if v == nil then return DEFAULT[name] end
-  if type(v) ~= "number" or v ~= v or v < 0 or (v == 0 and not allow_zero) or v > 1e9 then
-    argerror(format("'%s' must be a %s number of %s", name, allow_zero and "non-negative" or "positive",
-      name == "max_body" and "bytes" or "seconds"), 2)
-  end
-  return v
+local function positive(v, zero) return type(v) == "number" and v == v and (v > 0 or zero and v == 0) and v <= 1e9 end
+local function integer(v, lo, hi) return type(v) == "number" and v % 1 == 0 and v >= lo and v <= hi end
+
+-- Each option's check: a type name or a function; what it says when the value fails.
+local OPTIONS = {
+  scheme = { function(v) return v == "http" or v == "https" end, 'must be "http" or "https"' },
+  port = { function(v) return integer(v, 1, 65535) end, "must be an integer from 1 to 65535" },
+  headers = { "table" }, verify = { "boolean" }, max_body = { function(v) return positive(v, true) end,
+    "must be a non-negative number of bytes" }, max_header = { positive, "must be a positive number of bytes" },
+  keepalive = { function(v)
+    return v == false or type(v) == "table" and (v.timeout == nil or positive(v.timeout, true))
+      and (v.pool_size == nil or integer(v.pool_size, 1, 1e6))
+  end, "must be false or {timeout = seconds (0: no limit), pool_size = a positive integer}" },
+  ca_file = { function() return false end, "cannot be honoured by cosockets: nginx verifies against the "
+    .. "CAs of its lua_ssl_trusted_certificate directive" },
+}
+for _, k in ipairs { "host", "method", "path", "body", "server_name", "pool" } do OPTIONS[k] = { "string" } end
+for _, k in ipairs { "connect_timeout", "send_timeout", "read_timeout", "deadline" } do
+  OPTIONS[k] = { positive, "must be a positive number of seconds" }
 end
-
-local KNOWN = { scheme = 1, host = 1, port = 1, method = 1, path = 1, headers = 1, body = 1, verify = 1,
-                server_name = 1, pool = 1, keepalive = 1, connect_timeout = 1, send_timeout = 1,
-                read_timeout = 1, deadline = 1, max_body = 1, max_header = 1 }
 
 local function check_opts(opts)
   if type(opts) ~= "table" then argerror("expects a table of options") end
-  for k in pairs(opts) do
-    if k == "ca_file" then
-      argerror("'ca_file' cannot be honoured by cosockets: nginx verifies against the CAs of its "
-        .. "lua_ssl_trusted_certificate directive")
-    elseif not KNOWN[k] then
-      argerror(format("unknown option '%s'", tostring(k)))
+  for k, v in pairs(opts) do
+    local c = OPTIONS[k]
+    if not c then argerror(format("unknown option '%s'", tostring(k))) end
+    if type(c[1]) == "string" and type(v) ~= c[1] or type(c[1]) == "function" and not c[1](v) then
+      argerror(format("'%s' %s", k, c[2] or "must be a " .. c[1]))
     end
   end
-  local scheme = opts.scheme or "http"
-  if scheme ~= "http" and scheme ~= "https" then argerror("'scheme' must be \"http\" or \"https\"") end
-  for _, k in ipairs { "host", "method", "path", "body", "server_name", "pool" } do
-    if opts[k] ~= nil and type(opts[k]) ~= "string" then argerror(format("'%s' must be a string", k)) end
-  end
-  if type(opts.host) ~= "string" then argerror("'host' must be a string") end
-  local port = opts.port or (scheme == "https" and 443 or 80)
-  if type(port) ~= "number" or port % 1 ~= 0 or port < 1 or port > 65535 then
-    argerror("'port' must be an integer from 1 to 65535")
-  end
-  if opts.headers ~= nil and type(opts.headers) ~= "table" then argerror("'headers' must be a table") end
-  if opts.verify ~= nil and type(opts.verify) ~= "boolean" then argerror("'verify' must be a boolean") end
-  local ka = opts.keepalive
-  if ka == nil then ka = {} elseif ka ~= false and type(ka) ~= "table" then
-    argerror("'keepalive' must be false or a table {timeout = seconds, pool_size = n}")
-  end
-  local kt, kn
-  if ka then kt, kn = ka.timeout, ka.pool_size end
-  if kt ~= nil and (type(kt) ~= "number" or not (kt >= 0 and kt <= 1e6)) then
-    argerror("'keepalive.timeout' must be a number of seconds (0 = no limit)")
-  end
-  if kn ~= nil and (type(kn) ~= "number" or kn % 1 ~= 0 or kn < 1 or kn > 1e6) then
-    argerror("'keepalive.pool_size' must be a positive integer")
-  end
-  return {
-    scheme = scheme, host = opts.host, port = port, method = opts.method or "GET",
-    path = opts.path or "/", headers = opts.headers, body = opts.body,
-    verify = opts.verify ~= false, server_name = opts.server_name, keepalive = ka ~= false,
-    connect_timeout = opt_number(opts, "connect_timeout"), send_timeout = opt_number(opts, "send_timeout"),
-    read_timeout = opt_number(opts, "read_timeout"), deadline = opts.deadline and opt_number(opts, "deadline"),
-    max_body = opt_number(opts, "max_body", true), max_header = opt_number(opts, "max_header"),
-    keepalive_timeout = kt or DEFAULT.keepalive_timeout, pool_size = kn or DEFAULT.pool_size,
-  }
+  if opts.host == nil then argerror("'host' must be a string") end
+  local ka, o = opts.keepalive or {}, {}
+  for k in pairs(OPTIONS) do o[k] = opts[k] end
+  for k, v in pairs(DEFAULT) do if o[k] == nil then o[k] = v end end
+  o.verify, o.keepalive = opts.verify ~= false, opts.keepalive ~= false
+  o.scheme, o.method, o.path = opts.scheme or "http", opts.method or "GET", opts.path or "/"
+  o.port = opts.port or (o.scheme == "https" and 443 or 80)
+  o.deadline = opts.deadline
+  o.keepalive_timeout, o.pool_size = ka.timeout or DEFAULT.keepalive_timeout, ka.pool_size or DEFAULT.pool_size
+  return o
 end
 
 ---------------------------------------------------------------- request --
@@ -278,8 +256,7 @@ local function read_head(st)
 end
 
 local function has_token(value, token)
-  if not value then return false end
-  for t in gmatch(lower(value), "[^,%s]+") do if t == token then return true end end
+  for t in gmatch(lower(value or ""), "[^,%s]+") do if t == token then return true end end
   return false
 end
 
