@@ -102,8 +102,7 @@ function _M.new(name, opts)
     return nil, format("lua_shared_dict %s …; is missing from nginx.conf (the ngx:%s limiter store keeps "
       .. "its state there)", name, name)
   end
-  return setmetatable({ dict = dict, name = name, lock_ttl = lock_ttl, lock_wait = lock_wait, seq = 0 },
-    Store)
+  return setmetatable({ dict = dict, name = name, lock_ttl = lock_ttl, lock_wait = lock_wait }, Store)
 end
 
 ---------------------------------------------------------------- arguments --
@@ -154,7 +153,7 @@ end
 local function decide(self, skey, T, tau, N, W, reserve, max_wait)
   local base, now = now_parts()               -- now: ns after the second `base`
   local tat, ring, stored = decode(self.dict:get(skey), base)
-  if tat == false then return nil, "the state of this key in the dict is not the limiter's" end
+  if tat == false then return nil, format("ngx:%s: the key's value in the dict is not a limiter state", self.name) end
   local t0 = now
   if tat and tat - tau > t0 then t0 = tat - tau end
   if N > 0 and stored >= N and ring[stored - N + 1] + W > t0 then t0 = ring[stored - N + 1] + W end
@@ -182,10 +181,11 @@ local function sleep_ok()
 end
 
 -- Runs f(…) with the key's lock held: its results, or nil, message.
+local seq = 0                     -- lock tokens: worker pid and a count, unique on the host
 local function locked(self, key, f, ...)
   local dict, lkey = self.dict, LOCK_PREFIX .. key
-  self.seq = self.seq + 1
-  local token = format("%d:%d", ngx.worker.pid(), self.seq)
+  seq = seq + 1
+  local token = format("%d:%d", ngx.worker.pid(), seq)
   local give_up
   while true do
     ngx.update_time()                         -- the lock's expiry counts from now
