@@ -280,9 +280,12 @@ describe("aliyun.live.ngx.store in nginx", function()
         errs[i] = not ok and err or "no error"
       end
       local missing = { store.new("nope") }
+      ngx.shared.lim:set(store.state_name("foreign"), "not ours")
+      local foreign = { s:take("foreign", 1, 0, 0, nil, true) }
+      local rok, rerr = pcall(s.reset, s, "")
       s:close()
       local ok, closed = pcall(s.take, s, "k", 1, 0, 0, nil, true)
-      return { errs, missing, closed, tostring(s) }
+      return { errs, missing, closed, tostring(s), foreign, rerr }
     ]]
     for _, e in ipairs(r[1]) do assert.matches("bad argument #%d to 'take'", e) end
     assert.matches("key must be 1 to 128 bytes", r[1][1])
@@ -293,5 +296,8 @@ describe("aliyun.live.ngx.store in nginx", function()
       .. "state there)", r[2][2])
     assert.matches("the limiter is closed", r[3])
     assert.equal("aliyun.live.Limiter (closed)", r[4])
+    assert.equal(cjson.null, r[5][1])
+    assert.equal("ngx:lim: the key's value in the dict is not a limiter state", r[5][2])
+    assert.matches("bad argument #1 to 'reset' %(key must be 1 to 128 bytes%)", r[6])
   end)
 end)
