@@ -55,8 +55,10 @@ demo: deps
 	@scripts/demo
 
 # TEST_BINS: helper programs the specs run (fault server, thread host), from mk/*.mk.
+# The nginx specs (spec/5x) load the core built for nginx's LuaJIT: build/luajit.
 test: deps
 	@$(MAKE) --no-print-directory all test-bins
+	@$(MAKE) --no-print-directory all LUA_VERSION=5.1 LUA_PC=luajit LUA=luajit
 	@BUILD=$(BUILD) LUA=$(LUA) scripts/test
 
 # The library's specs once more on LuaJIT (OpenResty's branch), built against its headers.

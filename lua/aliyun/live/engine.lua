@@ -145,6 +145,13 @@ end
 --- One operation → result, nil, attempts | nil, err. c: the client's configuration and state
 -- (provider, limiter, retry, logger, quota_key); params: the operation's own.
 function _M.run(c, rt, action, params)
+  if rt.ready then   -- a runtime that cannot send from here says so before anything
+    local ok, err = rt.ready()
+    if not ok then
+      err.attempts = 0
+      return nil, err
+    end
+  end
   local started = rt.now()
   local attempt, refreshed = 0, false
   local retry, lim = c.retry, c.limiter
