@@ -230,6 +230,21 @@ function Client:poll(timeout)
   return async.poll(s, timeout or 0)
 end
 
+--- client:fds() → { {fd =, events = "r" | "w" | "rw"}, … } and client:timeout() →
+-- seconds | nil: for a host with its own event loop (epoll, libuv), what to wait on and
+-- for how long at most before calling client:poll(0) again (nil: nothing pending).
+function Client:fds()
+  local s = self.sched
+  if not s or self.closed then return {} end
+  return async.fds(s)
+end
+
+function Client:timeout()
+  local s = self.sched
+  if not s then return nil end
+  return async.timeout(s)
+end
+
 --- client:pending() → requests submitted and not yet completed.
 function Client:pending()
   return self.sched and self.sched.pending or 0

@@ -97,7 +97,7 @@ static int async_poll(lua_State *L) {
     int i, k = 0;
     luaL_argcheck(L, ms >= 0 && ms <= 86400000, 2, "timeout must be 0 to 86400000 ms");
     if (c->multi && http_multi_running(c->multi) > 0 &&
-        http_multi_run(c->multi, (int)ms, err) < 0) {
+        http_multi_run(c->multi, (int)ms, NULL, 0, err) < 0) {
         lua_pushnil(L);
         error_push(L, "other", NULL, err, strlen(err), 0);
         return 2;
@@ -146,6 +146,33 @@ static int async_inflight(lua_State *L) {
     return 1;
 }
 
+/* client:fds() → { fd, events, fd, events, … } (events "r", "w" or "rw"): the sockets
+ * a host's own event loop should watch for this client's transfers. */
+static int async_fds(lua_State *L) {
+    client_t *c = client_check(L, 1);
+    struct pollfd fds[CLIENT_MAX_SLOTS * 2];
+    int n = c->multi ? http_multi_fds(c->multi, fds, (int)(sizeof fds / sizeof fds[0])) : 0, i;
+    if (n > (int)(sizeof fds / sizeof fds[0])) n = (int)(sizeof fds / sizeof fds[0]);
+    lua_createtable(L, 2 * n, 0);
+    for (i = 0; i < n; i++) {
+        short e = fds[i].events;
+        lua_pushinteger(L, fds[i].fd);
+        lua_rawseti(L, -2, 2 * i + 1);
+        lua_pushstring(L, (e & POLLIN) && (e & POLLOUT) ? "rw" : (e & POLLOUT) ? "w" : "r");
+        lua_rawseti(L, -2, 2 * i + 2);
+    }
+    return 1;
+}
+
+/* client:transfer_timeout() → ms until libcurl needs driving without activity, or nil. */
+static int async_timeout(lua_State *L) {
+    client_t *c = client_check(L, 1);
+    long t = c->multi && http_multi_running(c->multi) > 0 ? http_multi_timeout(c->multi) : -1;
+    if (t < 0) return 0;
+    lua_pushinteger(L, t);
+    return 1;
+}
+
 void async_close(client_t *c) {
     int i;
     for (i = 0; i < c->nslots; i++) {
@@ -169,6 +196,8 @@ void async_register(lua_State *L) {
         { "collect", async_collect },
         { "cancel", async_cancel },
         { "inflight", async_inflight },
+        { "fds", async_fds },
+        { "transfer_timeout", async_timeout },
         { NULL, NULL }
     };
     core_register(L, methods, 1);

@@ -264,6 +264,27 @@ function _M.poll(s, timeout)
   return s.pending
 end
 
+--- Seconds until the scheduler needs poll again without any socket activity (0: now),
+-- or nil when nothing is pending: for hosts that wait in their own event loop.
+function _M.timeout(s)
+  if s.closed or (s.pending == 0 and s.nio == 0 and not s.sleepers[1]) then return nil end
+  if s.ready.head <= s.ready.tail then return 0 end
+  local t
+  local due = s.sleepers[1] and s.sleepers[1].due
+  if due then t = due - monotonic() end
+  local ms = s.nio > 0 and s.ccl:transfer_timeout()
+  if ms and (not t or ms / 1000 < t) then t = ms / 1000 end
+  if t and t < 0 then t = 0 end
+  return t
+end
+
+--- The descriptors to watch: { {fd =, events = "r" | "w" | "rw"}, … }.
+function _M.fds(s)
+  local flat, out = s.ccl:fds(), {}
+  for i = 1, #flat, 2 do out[#out + 1] = { fd = flat[i], events = flat[i + 1] } end
+  return out
+end
+
 --- Cancel op: its transfer stops, its callback gets (nil, err SDK.Cancelled or `code`).
 function _M.cancel(s, op, code, message)
   if op.done then return false end

@@ -1,0 +1,131 @@
+-- The async path for frame loops and event loops: callbacks exactly once, poll's bound,
+-- cancellation, retries and errors, the coroutine helper, a slow STS that must not stall
+-- poll(0), what a host's own event loop waits on, the quota at frame rates.
+local live = require "aliyun.live"
+local core = require "aliyun.live.core"
+local helpers = require "helpers"
+
+local monotonic = core.monotonic
+local function stream(i) return { domain = "async.example.com", app = "a", stream = "s" .. i } end
+
+describe("async", function()
+  local emu
+
+  lazy_setup(function() emu = helpers.emulator() end)
+  lazy_teardown(function() emu:stop() end)
+  before_each(function() helpers.reset(emu) end)
+
+  local function client(extra)
+    local opts = { access_key_id = "testid", access_key_secret = "testsecret",
+                   endpoint = emu.url, limiter = false }
+    for k, v in pairs(extra or {}) do opts[k] = v end
+    return live.new(opts)
+  end
+
+  -- poll(0) every `frame` seconds until nothing is pending; the longest poll(0).
+  local function frame_loop(c, frame, limit)
+    local worst, deadline = 0, monotonic() + (limit or 30)
+    while c:pending() > 0 do
+      assert(monotonic() < deadline, "still pending")
+      local t = monotonic()
+      c:poll(0)
+      worst = math.max(worst, monotonic() - t)
+      core.sleep(frame)
+    end
+    return worst
+  end
+
+  it("calls every callback exactly once, with the result or the error", function()
+    local c = client { retry = { attempts = 3, base = 0.01, cap = 0.02 } }
+    helpers.fault(emu, { code = "ServiceUnavailable", status = 503, count = 3 })
+    local calls = {}
+    for i = 1, 12 do
+      c:resume_async(stream(i), function(res, err, op)
+        calls[i] = (calls[i] or 0) + 1
+        assert.is_true(op.done)
+        assert.is_truthy(res or err)
+      end)
+    end
+    frame_loop(c, 0.005)
+    for _ = 1, 5 do c:poll(0) end
+    for i = 1, 12 do assert.equal(1, calls[i]) end
+    c:close()
+  end)
+
+  it("never waits longer than poll's timeout", function()
+    helpers.fault(emu, { delay = 2 })
+    local c = client()
+    c:resume_async(stream(1))
+    for _, t in ipairs { 0, 0.05, 0.2 } do
+      local t0 = monotonic()
+      assert.equal(1, c:poll(t))
+      assert.is_true(monotonic() - t0 < t + 0.5, ("poll(%g) took %.3f s"):format(t, monotonic() - t0))
+    end
+    c:close()
+  end)
+
+  it("retries through the async path and reports the attempts", function()
+    helpers.fault(emu, { code = "Throttling.User", status = 429, count = 2, retry_after = 20 })
+    local c = client { retry = { attempts = 4, base = 0.01, cap = 0.02 } }
+    local op = c:resume_async(stream(1))
+    local res, err = op:wait(20)
+    assert.is_nil(err)
+    assert.truthy(res.request_id)
+    assert.equal(3, op.attempts)
+    c:close()
+  end)
+
+  it("yields in a coroutine until the result is there (op:await)", function()
+    local c = client()
+    local got
+    local co = coroutine.create(function()
+      local op = c:resume_async(stream(1))
+      got = { op:await() }
+    end)
+    assert(coroutine.resume(co))
+    local deadline = monotonic() + 20
+    while coroutine.status(co) ~= "dead" do
+      assert(monotonic() < deadline)
+      c:poll(0.01)
+      assert(coroutine.resume(co))
+    end
+    assert.truthy(got[1].request_id)
+    c:close()
+  end)
+
+  it("does not stall poll(0) while STS answers slowly", function()
+    helpers.fault(emu, { action = "AssumeRole", delay = 1 })
+    local p = live.credentials.ram_role_arn { role_arn = "acs:ram::1234567890:role/r",
+      access_key_id = "testid", access_key_secret = "testsecret", sts_endpoint = emu.url }
+    local c = live.new { credentials = p, endpoint = emu.url, limiter = false }
+    for i = 1, 5 do c:resume_async(stream(i)) end
+    local worst = frame_loop(c, 1 / 60)
+    assert.is_true(worst < 0.1, ("a poll(0) took %.3f s"):format(worst))
+    assert.equal(6, helpers.stats(emu).codes.OK)   -- five resumes and one AssumeRole for all
+    c:close()
+  end)
+
+  it("tells a host's own event loop what to wait on, and for how long", function()
+    local c = client()
+    assert.is_nil(c:timeout())
+    for i = 1, 4 do c:resume_async(stream(i)) end
+    assert.equal(0, c:timeout())                   -- ready to start: poll now
+    c:poll(0)
+    local saw_fd = false
+    local deadline = monotonic() + 20
+    while c:pending() > 0 do
+      assert(monotonic() < deadline)
+      for _, w in ipairs(c:fds()) do
+        assert.is_true(w.fd >= 0)
+        assert.is_truthy(w.events == "r" or w.events == "w" or w.events == "rw")
+        saw_fd = true
+      end
+      local t = c:timeout()
+      if t then core.sleep(math.min(t, 0.01)) end
+      c:poll(0)
+    end
+    assert.is_true(saw_fd)
+    assert.is_nil(c:timeout())
+    c:close()
+  end)
+end)
