@@ -12,8 +12,8 @@ local input = require "aliyun.live.cli.input"
 local output = require "aliyun.live.cli.output"
 local progress = require "aliyun.live.cli.progress"
 
-local type, ipairs, tostring, pcall, format, find =
-  type, ipairs, tostring, pcall, string.format, string.find
+local type, ipairs, tostring, tonumber, pcall, format, find =
+  type, ipairs, tostring, tonumber, pcall, string.format, string.find
 local monotonic = core.monotonic
 local usage, json, display, one_line = args.usage, output.json, output.display, output.one_line
 
@@ -140,11 +140,31 @@ function _M.run(ctx, client)
     out:flush()
   end
 
+  -- How many items may be unfinished at once. It grows while the window holds the run
+  -- back (fewer completions per second than the quota) and shrinks while it does not,
+  -- so that few items wait inside the client, where an interruption would leave their
+  -- outcome unknown. Without a limiter, the whole --concurrency.
+  local quota = not opts["no-limit"] and (tonumber(opts.rate) or 30) or nil
+  local limit = quota and math.min(2, concurrency) or concurrency
   local t0 = monotonic()
+  local tick, tick_done, held = t0, 0, false
+  local function adapt(now)
+    if not quota or now - tick < 2 then return end
+    local x = (n.done - tick_done) / (now - tick)
+    if x >= 0.97 * quota and limit > 1 then
+      limit = limit - 1
+    elseif x < 0.9 * quota and held and limit < concurrency then
+      limit = limit + 1
+    end
+    tick, tick_done, held = now, n.done, false
+  end
+
   while true do
     stop = core.interrupted()
     if stop then break end
-    while nexti <= total and window < concurrency and not abort do
+    adapt(monotonic())
+    if window >= limit and nexti <= total then held = true end
+    while nexti <= total and window < limit and not abort do
       start(items[nexti])
       nexti = nexti + 1
     end

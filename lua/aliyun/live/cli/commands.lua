@@ -17,9 +17,22 @@ function _M.status_of(err)
   return (type(err) == "table" and err.code == "SDK.InvalidParameter") and 2 or 1
 end
 
---- Report err (one line naming the code) → exit status.
-function _M.fail(ctx, err)
-  ctx.err:write("aliyun-live: ", output.one_line(tostring(err)), "\n")
+-- The library names the field it refuses ('stream' …); the user gave a flag.
+local FLAGS = { domain = "--domain", app = "--app", stream = "--stream",
+  resume_time = "--resume-time", page = "--page", page_size = "--page-size" }
+local API_FLAGS = { domain = "--DomainName", app = "--AppName", stream = "--StreamName",
+  resume_time = "--ResumeTime", page = "--PageNum", page_size = "--PageSize" }
+
+--- Report err (one line naming the code) → exit status. flags: field → flag name.
+function _M.fail(ctx, err, flags)
+  local text = tostring(err)
+  if type(err) == "table" and err.code == "SDK.InvalidParameter" and err.field then
+    local flag = (flags or FLAGS)[err.field]
+    if flag and type(err.message) == "string" then
+      text = err.code .. ": " .. (err.message:gsub("^'[%w_]+'", flag))
+    end
+  end
+  ctx.err:write("aliyun-live: ", output.one_line(text), "\n")
   return _M.status_of(err)
 end
 local fail = _M.fail
@@ -268,7 +281,7 @@ function _M.live(ctx)
   else
     res, err = c:call(action, p)
   end
-  if not res then return fail(ctx, err) end
+  if not res then return fail(ctx, err, API_FLAGS) end
   return print_result(ctx, res, not ctx.opts.json and "\t" or nil)
 end
 

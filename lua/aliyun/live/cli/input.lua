@@ -28,20 +28,21 @@ end
 ------------------------------------------------------------------------- CSV --
 
 -- One record starting at pos → fields | nil, error message; and the position where
--- the record ends (at its line end or past the text). On an error the record is taken
--- to end at the end of the line where it started (an unterminated quote) or where the
--- error is, so one bad line never swallows the next ones.
-local function csv_record(text, pos)
+-- the record ends (its "\n", or past the text). A record with an error is taken to be
+-- its first line only, whatever quotes it opened, so one bad line never swallows the
+-- next ones (names cannot hold line breaks anyway).
+local function csv_record(text, start)
   local n = #text
-  local fields = {}
+  local fields, pos = {}, start
+  local function bad(message)
+    return nil, message, (find(text, "\n", start, true) or n + 1)
+  end
   while true do
     if sub(text, pos, pos) == '"' then
       local parts, p = {}, pos + 1
       while true do
         local q = find(text, '"', p, true)
-        if not q then
-          return nil, "a quoted field is not closed", (find(text, "\n", pos, true) or n + 1)
-        end
+        if not q then return bad("a quoted field is not closed") end
         parts[#parts + 1] = sub(text, p, q - 1)
         if sub(text, q + 1, q + 1) == '"' then
           parts[#parts + 1] = '"'
@@ -60,16 +61,17 @@ local function csv_record(text, pos)
         return fields, nil, pos
       elseif c == "\r" and sub(text, pos + 1, pos + 1) == "\n" then
         return fields, nil, pos + 1
+      elseif find(sub(text, start, pos), "\n", 1, true) then
+        return bad("a quoted field is not closed")   -- the quote it "closes" opened another
       else
-        return nil, "text after a closing quote", (find(text, "\n", pos, true) or n + 1)
+        return bad("text after a closing quote")
       end
     else
       local e = find(text, "[,\n]", pos) or n + 1
       local field = sub(text, pos, e - 1)
       if sub(text, e, e) ~= "," then field = gsub(field, "\r$", "") end
       if find(field, '"', 1, true) then
-        return nil, "a quote inside a field that does not start with one",
-          (find(text, "\n", pos, true) or n + 1)
+        return bad("a quote inside a field that does not start with one")
       end
       fields[#fields + 1] = field
       if sub(text, e, e) == "," then
