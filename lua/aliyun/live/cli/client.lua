@@ -111,6 +111,19 @@ end
 
 -------------------------------------------------------------------- limiter --
 
+-- Slots are spaced (1 + GUARD) / rate apart, so that a request that reaches the
+-- service up to GUARD seconds after its slot still keeps every second within the
+-- quota. A command that starts, sends one request and ends is late by much more than
+-- a long-lived client: 16 of them starting at once on 2 cores sent their request up
+-- to 50 ms after its slot (the library's own guard is 10 ms). 100 ms costs 9 % of
+-- the quota and kept `xargs -P 16` clear of throttling even on a loaded host.
+_M.GUARD = 0.1
+
+local function store_ok(s)
+  return s == "local" or s == "process" or s:match("^shm:[%w%-_%.]+$") ~= nil
+    or s:match("^redis://.") ~= nil
+end
+
 --- The limiter for `action`, or false with --no-limit; nil, err when its store cannot
 -- be opened. Default store: ALIYUN_LIVE_LIMITER, else the host-wide shm:cli-<uid>.
 function _M.limiter(opts, action, cmd)
@@ -120,14 +133,13 @@ function _M.limiter(opts, action, cmd)
     return false
   end
   local store = opts.limiter or env("ALIYUN_LIVE_LIMITER") or format("shm:cli-%d", core.getuid())
-  local from = opts.limiter and "--limiter" or env("ALIYUN_LIVE_LIMITER") and "ALIYUN_LIVE_LIMITER"
-  local ok, lim, err = pcall(live.limiter, { rate = rate or _M.QUOTAS[action] or DEFAULT_RATE,
-    store = store })
-  if not ok then
+  if not store_ok(store) then
     -- never repeat the value: a Redis URL may hold a password
-    usage((from or "the limiter store") .. " must be local, process, shm:NAME or "
-      .. "redis://[USER:PASSWORD@]HOST[:PORT][/DB]", cmd)
+    usage((opts.limiter and "--limiter" or "ALIYUN_LIVE_LIMITER") .. " must be local, process, "
+      .. "shm:NAME or redis://[USER:PASSWORD@]HOST[:PORT][/DB]", cmd)
   end
+  local lim, err = live.limiter { rate = rate or _M.QUOTAS[action] or DEFAULT_RATE,
+    store = store, guard = _M.GUARD }
   if not lim then return nil, err end
   return lim
 end
