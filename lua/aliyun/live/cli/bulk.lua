@@ -171,7 +171,13 @@ function _M.run(ctx, client)
     report()
     prog:update(n.done, n.failed)
     if window == 0 and (nexti > total or abort) then break end
-    client:poll(POLL)
+    -- A raise from inside the client must not lose the record of what was done.
+    local ok, perr = pcall(client.poll, client, POLL)
+    if not ok then
+      abort = abort or { code = "SDK.Error", message = one_line(perr) }
+      err:write("aliyun-live: resume: SDK.Error: ", one_line(perr), "\n")
+      break
+    end
   end
   report()
   local elapsed = monotonic() - t0
@@ -203,8 +209,9 @@ function _M.run(ctx, client)
     lines[1] = format("interrupted by %s after %.1f s: %d of %d items: %s", stop, elapsed,
       n.done, total, counts)
   elseif abort then
-    lines[1] = format("stopped after %.1f s: %s fails every request: %d of %d items: %s",
-      elapsed, tostring(abort.code), n.done, total, counts)
+    lines[1] = format("stopped after %.1f s: %s: %d of %d items: %s", elapsed,
+      abort.code == "SDK.Error" and "an error inside the client"
+        or (tostring(abort.code) .. " fails every request"), n.done, total, counts)
   else
     lines[1] = format("%d items in %.1f s (%.1f/s): %s", total, elapsed,
       elapsed > 0 and n.done / elapsed or 0, counts)

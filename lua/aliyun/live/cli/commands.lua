@@ -210,7 +210,8 @@ end
 function _M.presign(ctx)
   local opts = ctx.opts
   local action, params = action_params(ctx.positional, "presign")
-  local method = args.choice(opts, "method", { "GET", "POST" }, "presign")
+  local method = args.choice({ method = opts.method and opts.method:upper() }, "method",
+    { "GET", "POST" }, "presign")
   local c, provider = client(ctx, action, "presign")
   if not c then return provider end
   -- presign raises when there are no credentials: ask the provider first
