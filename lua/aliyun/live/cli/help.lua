@@ -17,7 +17,7 @@ Endpoint:
       --region ID              default: ALIBABA_CLOUD_REGION_ID, else the profile's region_id
 Requests:
       --signature v1|v3        --format JSON|XML
-      --retry-count N          retries after the first attempt (default 2)
+      --retry-count N          retries after the first attempt (default: the library's)
       --connect-timeout S      --read-timeout S (alias --timeout)
 Quota (30 ResumeLiveStream per second per account, shared by every aliyun-live of
 this user on this host by default):
