@@ -119,7 +119,7 @@ end
 local function looks_like_option(a)
   if a:sub(1, 2) == "--" and #a > 2 then
     local name = option_name(a)
-    return OPTIONS[name] ~= nil or name:match("^%u") ~= nil
+    return name ~= nil and (OPTIONS[name] ~= nil or name:match("^%u") ~= nil)
   end
   return SHORT[a:match("^%-(%a)$") or ""] ~= nil
 end

@@ -11,6 +11,7 @@ local args = require "aliyun.live.cli.args"
 local input = require "aliyun.live.cli.input"
 local output = require "aliyun.live.cli.output"
 local progress = require "aliyun.live.cli.progress"
+local client_of = require "aliyun.live.cli.client"
 
 local type, ipairs, tostring, tonumber, pcall, format, find =
   type, ipairs, tostring, tonumber, pcall, string.format, string.find
@@ -140,21 +141,24 @@ function _M.run(ctx, client)
     out:flush()
   end
 
-  -- How many items may be unfinished at once. It grows while the window holds the run
-  -- back (fewer completions per second than the quota) and shrinks while it does not,
-  -- so that few items wait inside the client, where an interruption would leave their
-  -- outcome unknown. Without a limiter, the whole --concurrency.
-  local quota = not opts["no-limit"] and (tonumber(opts.rate) or 30) or nil
+  -- How many items may be unfinished at once. It doubles while the window holds the
+  -- run back (fewer completions per second than the limiter allows) and shrinks by one
+  -- while the limiter does, so that few items wait inside the client, where an
+  -- interruption would leave their outcome unknown. Without a limiter: --concurrency.
+  local quota = not opts["no-limit"] and (tonumber(opts.rate) or 30) / (1 + client_of.GUARD) or nil
   local limit = quota and math.min(2, concurrency) or concurrency
   local t0 = monotonic()
   local tick, tick_done, held = t0, 0, false
   local function adapt(now)
-    if not quota or now - tick < 2 then return end
-    local x = (n.done - tick_done) / (now - tick)
-    if x >= 0.97 * quota and limit > 1 then
+    local dt = now - tick
+    if not quota or dt < 1 then return end
+    local x = (n.done - tick_done) / dt
+    if held and x < 0.92 * quota and limit < concurrency then
+      limit = math.min(concurrency, limit * 2)
+    elseif dt < 2 then
+      return
+    elseif x >= 0.97 * quota and limit > 1 then
       limit = limit - 1
-    elseif x < 0.9 * quota and held and limit < concurrency then
-      limit = limit + 1
     end
     tick, tick_done, held = now, n.done, false
   end
