@@ -134,7 +134,8 @@ static volatile sig_atomic_t caught_signal;
 static void on_signal(int sig) { caught_signal = sig; }
 
 /* core.trap_signals() — SIGINT and SIGTERM set a flag instead of ending the process
- * (no SA_RESTART: a wait in progress returns early); core.interrupted() reads it. */
+ * (no SA_RESTART: a wait in progress returns early), SIGPIPE is ignored;
+ * core.interrupted() reads the flag. */
 static int l_trap_signals(lua_State *L) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -142,6 +143,10 @@ static int l_trap_signals(lua_State *L) {
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
         return luaL_error(L, "sigaction: %s", strerror(errno));
+    /* A closed pipe on stdout (aliyun-live … | head) must be a failed write the tool
+     * can report and finish from (its --failed file), not a silent death. */
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) != 0) return luaL_error(L, "sigaction: %s", strerror(errno));
     caught_signal = 0;
     return 0;
 }
