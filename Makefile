@@ -31,7 +31,7 @@ HDRS        := $(wildcard src/*.h src/*/*.h)
 OBJS        := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE      := $(BUILD)/aliyun/live/core.so
 
-.PHONY: all deps demo test test-bins test-luajit clean asan valgrind bench fuzz
+.PHONY: all deps demo test test-bins test-luajit test-5.1 test-5.3 clean asan ubsan valgrind bench fuzz
 all: $(MODULE)
 
 # V=1 shows the whole command lines.
@@ -61,10 +61,16 @@ test: deps
 	@$(MAKE) --no-print-directory all LUA_VERSION=5.1 LUA_PC=luajit LUA=luajit
 	@BUILD=$(BUILD) LUA=$(LUA) scripts/test
 
-# The library's specs once more on LuaJIT (OpenResty's branch), built against its headers.
+# The library's specs once more on LuaJIT (OpenResty's branch) and on Lua 5.1 and 5.3,
+# each built against that Lua's own headers.
 test-luajit: deps
 	@$(MAKE) --no-print-directory all test-bins LUA_VERSION=5.1 LUA_PC=luajit LUA=luajit
 	@BUILD=build/luajit LUA=luajit SPECS=spec scripts/test
+
+test-5.1 test-5.3: test-%: deps
+	@$(MAKE) --no-print-directory all test-bins LUA_VERSION=$*
+	@$(MAKE) --no-print-directory all LUA_VERSION=5.1 LUA_PC=luajit LUA=luajit
+	@BUILD=build/lua$* LUA=lua$* SPECS=spec scripts/test
 
 # The whole suite with the module built under AddressSanitizer + UBSan. The runtime is
 # preloaded into the Lua interpreter only; the servers the specs start run without it.
@@ -76,6 +82,17 @@ asan: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
 	  TEST_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  scripts/test
+
+# The suite with the module built by clang under UBSan, float-cast-overflow included
+# (gcc's UBSan has no such check): a float converted to an integer it cannot hold.
+UBSAN_FLAGS := -O1 -g -fsanitize=undefined,float-cast-overflow,float-divide-by-zero \
+               -fno-sanitize-recover=all -fno-omit-frame-pointer
+ubsan: deps
+	@$(MAKE) --no-print-directory all test-bins BUILD=build/ubsan CC=clang CFLAGS="$(UBSAN_FLAGS)"
+	@BUILD=build/ubsan LUA=$(LUA) \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  TEST_PRELOAD="$$(clang -print-file-name=libclang_rt.ubsan_standalone-x86_64.so)" \
 	  scripts/test
 
 # The whole suite under valgrind memcheck: any error or definite leak fails the run.

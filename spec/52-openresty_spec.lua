@@ -131,9 +131,12 @@ describe("inside nginx", function()
       end
     end
     local results = load.wait()
-    local ok = 0
-    for _, r in ipairs(results) do if r.json and r.json.RequestId then ok = ok + 1 end end
-    assert.equal(150, ok)
+    local ok, failures = 0, {}
+    for i, r in ipairs(results) do
+      if r.json and r.json.RequestId then ok = ok + 1
+      else failures[#failures + 1] = ("%d: %s %s"):format(i, r.status, r.body) end
+    end
+    assert.equal(150, ok, table.concat(failures, "; "))
     local stats = helpers.stats(emu)
     assert.is_true(stats.max_per_second["testid/ResumeLiveStream"] <= 30,
       "max_per_second " .. tostring(stats.max_per_second["testid/ResumeLiveStream"]))

@@ -135,8 +135,18 @@ static int build_v3(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
 
 int request_build(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
                   char err[SIGN_ERRLEN]) {
+    request_in_t own = *in;
     int rc;
     reset(o);
+    if (strlen(in->timestamp) > SIGN_TIMELEN || strlen(in->nonce) >= sizeof o->nonce) {
+        snprintf(err, SIGN_ERRLEN, "timestamp or nonce too long");
+        return -1;
+    }
+    strcpy(o->timestamp, in->timestamp);
+    strcpy(o->nonce, in->nonce);
+    own.timestamp = o->timestamp;
+    own.nonce = o->nonce;
+    in = &own;
     rc = in->v3 ? build_v3(in, o, mac, err) : build_v1(in, o, mac, err);
     if (rc != 0) return -1;
     if (!buf_cstr(&o->url) || !buf_cstr(&o->body)) {

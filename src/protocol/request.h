@@ -38,13 +38,18 @@ typedef struct request_out {
     buf_t canon, sts, creq, signed_headers, authorization, tmp;
     char  signature[SIGN_HEXLEN + 1];
     char  payload_hash[SIGN_HEXLEN + 1];
+    /* Copies of the input's timestamp and nonce: headers[] point at them, and must stay
+     * valid after the caller's own strings are gone (a transfer in flight). */
+    char  timestamp[SIGN_TIMELEN + 1];
+    char  nonce[64 + 1];             /* ours are SIGN_NONCELEN; presign takes up to 64 */
 } request_out_t;
 
 void request_out_init(request_out_t *o);
 void request_out_free(request_out_t *o);
 
-/* Fill o (its buffers are reset first). Returns 0 or -1 with err set. The result points
- * into `in`'s strings, which must outlive its use. */
+/* Fill o (its buffers are reset first). Returns 0 or -1 with err set. headers[] point
+ * into o and into `in`'s strings other than timestamp and nonce (action, version,
+ * host, key_id, token), which must outlive its use. */
 int request_build(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
                   char err[SIGN_ERRLEN]);
 

@@ -187,7 +187,8 @@ int sign_v3(sign_mac_t *m, const char *method, const kv_t *query, size_t nq,
     }
     buf_adds(creq, method);
     buf_add(creq, "\n/\n", 3);
-    buf_add(creq, canon_query->data + qstart, canon_query->len - qstart);
+    if (canon_query->len > qstart)   /* an empty query may have no buffer at all */
+        buf_add(creq, canon_query->data + qstart, canon_query->len - qstart);
     buf_addc(creq, '\n');
     for (i = 0; i < nh; i++) {
         buf_add(creq, sorted[i]->k, sorted[i]->kl);

@@ -105,7 +105,7 @@ end
 -- The runtime of one task: the engine's waits and transfers become yields.
 local function runtime(s, task)
   local ccl = s.ccl
-  local rt = { name = "curl-async", async = true, yields = true, now = monotonic }
+  local rt = { name = "curl-async", yields = true, now = monotonic }
   function rt.sleep(sec)
     release_turn(s, task)
     yield("sleep", monotonic() + (sec > MAX_WAIT and MAX_WAIT or sec))

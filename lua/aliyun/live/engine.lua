@@ -105,23 +105,24 @@ end
 
 local function finite_wait(w) return type(w) == "number" and w >= 0 and w < 1e9 end
 
--- A limiter slot for key, waiting with the runtime. On an async runtime the slot is
--- taken when the request can leave at once (try), so a late poll cannot bunch sends.
+-- A limiter slot for key, waiting with the runtime. The slot is taken at the moment
+-- the request can leave (try, then wait what the limiter says and try again), so the
+-- store's log holds real send times: a sleep that overruns (a loaded machine, a timer
+-- in nginx, a host polling at frame rate) can delay a request but never bunch it with
+-- the next ones. A limiter without try is asked to reserve, then waited for.
 local function take_slot(rt, lim, key)
-  if rt.async then
-    local try = lim.try_send or lim.try
-    if type(try) == "function" then
-      while true do
-        if rt.wait_turn then rt.wait_turn() end
-        local ok, a, b = pcall(try, lim, key)
-        if not ok then return nil, unavailable("the limiter raised: " .. tostring(a)) end
-        if a == true then return true end
-        if a == nil then return nil, errors.wrap(b, "SDK.LimiterUnavailable", "rate limiter") end
-        if a ~= false or not finite_wait(b) then
-          return nil, unavailable("the limiter's try() answered neither true nor false, seconds")
-        end
-        rt.sleep(b)
+  local try = lim.try_send or lim.try
+  if type(try) == "function" then
+    while true do
+      if rt.wait_turn then rt.wait_turn() end
+      local ok, a, b = pcall(try, lim, key)
+      if not ok then return nil, unavailable("the limiter raised: " .. tostring(a)) end
+      if a == true then return true end
+      if a == nil then return nil, errors.wrap(b, "SDK.LimiterUnavailable", "rate limiter") end
+      if a ~= false or not finite_wait(b) then
+        return nil, unavailable("the limiter's try() answered neither true nor false, seconds")
       end
+      rt.sleep(b)
     end
   end
   local ok, wait, e = pcall(lim.reserve, lim, key)

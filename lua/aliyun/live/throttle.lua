@@ -61,7 +61,7 @@ local DECREASE = 0.85         -- multiplicative decrease on "throttled"
 local INCREASE = 0.5          -- requests/s added per second of successes
 local HOLD = 1.0              -- seconds after a cut during which throttles count as one
 local STORE_RETRY = 1.0       -- seconds on the local fallback before retrying the store
-local SEND_TOLERANCE = 0.05   -- s: how early a send-time try may take its slot
+local SEND_TOLERANCE = 0      -- s: how early a send-time try may take its slot (0.05 once every store keeps the window log)
 local MAX_WINDOW = 64         -- grants a store logs per key
 
 local TYPES = {

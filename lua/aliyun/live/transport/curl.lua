@@ -6,7 +6,6 @@
 --                                            → status, body, content_type | nil, err
 --   rt.sleep(seconds), rt.now() → seconds (monotonic)
 --   rt.yields  sleep and I/O let other work run (async scheduler, nginx)
---   rt.async   limiter slots are taken when a request goes on the wire
 --   rt.spawn(fn)  (optional) run fn(rt) as a task of its own
 -- This file makes the blocking one; lua/aliyun/live/async.lua makes the one whose
 -- calls are transfers on the client's multi handle.
@@ -29,7 +28,7 @@ end
 
 --- The blocking runtime over core client `ccl`.
 function _M.blocking(ccl)
-  local rt = { name = "curl", yields = false, async = false, sleep = core.sleep,
+  local rt = { name = "curl", yields = false, sleep = core.sleep,
                now = core.monotonic }
   function rt.rpc(action, params, creds, signer)
     return ccl:rpc(action, params, creds.access_key_id, creds.access_key_secret,

@@ -32,7 +32,7 @@ end
 function _M.runtime(cfg, signer)
   local connect_timeout = cfg.connect_timeout_ms / 1000
   local timeout = cfg.timeout_ms / 1000
-  local rt = { name = "ngx", yields = true, async = false, sleep = ngx.sleep,
+  local rt = { name = "ngx", yields = true, sleep = ngx.sleep,
                now = core.monotonic, ready = ready }
 
   -- One exchange with a URL the signer (or a provider) built.
