@@ -7,10 +7,14 @@ local rockspec_path = root .. "/aliyun-live-scm-1.rockspec"
 
 local function load_rockspec()
   local env = {}
-  local chunk = assert(loadfile and (function()
-    local text = assert(helpers.read_file(rockspec_path))
-    return load(text, "rockspec", "t", env)
-  end)())
+  local text = assert(helpers.read_file(rockspec_path))
+  local chunk
+  if setfenv then   -- Lua 5.1 / LuaJIT: load takes no string and no environment
+    chunk = assert(loadstring(text, "rockspec"))
+    setfenv(chunk, env)
+  else
+    chunk = assert(load(text, "rockspec", "t", env))
+  end
   chunk()
   return env
 end

@@ -231,7 +231,9 @@ describe("against the emulator", function()
       local altered = {
         ["x-acs-action"] = "ForbidLiveStream",
         ["x-acs-signature-nonce"] = p.headers["x-acs-signature-nonce"] .. "x",
-        ["x-acs-date"] = p.headers["x-acs-date"]:gsub("(%d)Z$", function(d) return ((d + 1) % 10) .. "Z" end),
+        ["x-acs-date"] = p.headers["x-acs-date"]:gsub("(%d)Z$", function(d)
+          return ("%d"):format((tonumber(d) + 1) % 10) .. "Z"   -- "6", never "6.0" (5.3)
+        end),
       }
       for k, v in pairs(altered) do
         status, code = send_v3(p.url, with(k, v))
