@@ -3,7 +3,9 @@
 -- the loaded loop next to the same loop idle, run just before it in the same process.
 --   EMU_URL=http://127.0.0.1:P GAME_SERVER=build/lua5.4/examples/game-server lua5.4 bench/game_server.lua
 -- Figures (ms): game_idle_{p50,p99,max}_ms, game_frame_{p50,p99,max}_ms, and the
--- differences game_p99_over_idle_ms, game_max_over_idle_ms; then the run itself:
+-- differences game_p99_over_idle_ms, game_max_over_idle_ms; the same from the threads'
+-- CPU time in their frames (the work alone, without time spent descheduled: the
+-- emulator shares the machine) as game_cpu_*; then the run itself:
 -- game_resumes_per_s, game_max_per_second (the emulator's), game_throttled.
 local cjson = require "cjson"
 
@@ -45,8 +47,8 @@ for line in text:gmatch("[^\n]+") do
     for k, v in rest:gmatch("([%w_]+)=(%S+)") do fig[name][k] = tonumber(v) end
   end
 end
-local idle, frame, load = fig.idle, fig.frame, fig.load
-if not (idle and frame and load) then
+local idle, frame, load, cpu = fig.idle, fig.frame, fig.load, fig.cpu
+if not (idle and frame and load and cpu) then
   io.stderr:write("bench/game_server.lua: the host printed no figures:\n" .. text)
   os.exit(1)
 end
@@ -59,6 +61,9 @@ out("game_frame_p99_ms", frame.p99_ms)
 out("game_frame_max_ms", frame.max_ms)
 out("game_p99_over_idle_ms", frame.p99_ms - idle.p99_ms)
 out("game_max_over_idle_ms", frame.max_ms - idle.max_ms)
+out("game_cpu_idle_p99_ms", cpu.idle_p99_ms)
+out("game_cpu_frame_p99_ms", cpu.frame_p99_ms)
+out("game_cpu_p99_over_idle_ms", cpu.frame_p99_ms - cpu.idle_p99_ms)
 out("game_resumes_per_s", load.per_second, "%.2f")
 local stats = control("GET", "/__emulator/stats")
 out("game_max_per_second", stats.max_per_second["testid/ResumeLiveStream"] or 0, "%d")

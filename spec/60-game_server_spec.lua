@@ -69,6 +69,11 @@ describe("the game-server host", function()
       assert.is_true(p.p50_ms > 0 and p.p50_ms <= p.p99_ms and p.p99_ms <= p.max_ms, out)
       assert.is_true(p.max_ms < 1000, name .. " frame over a second: " .. out)
     end
+    -- the threads' CPU time in their frames, next to the wall-clock figures
+    assert.is_table(f.cpu, out)
+    for _, k in ipairs { "idle_p50_ms", "idle_p99_ms", "idle_max_ms", "frame_p50_ms", "frame_p99_ms", "frame_max_ms" } do
+      assert.is_true(f.cpu[k] >= 0 and f.cpu[k] < 1000, k .. ": " .. out)
+    end
     -- idle is printed first, frame last
     assert.is_true(out:find("idle p50_ms=", 1, true) < out:find("frame p50_ms=", 1, true), out)
     local stats = helpers.stats(emu)

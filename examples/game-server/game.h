@@ -28,7 +28,8 @@ typedef struct worker {
     const opts_t *o;
     int           index;     /* 0-based */
     long          resumes;
-    samples_t     frames[2]; /* PHASE_IDLE, PHASE_LOAD */
+    samples_t     frames[2]; /* wall time of each frame: PHASE_IDLE, PHASE_LOAD */
+    samples_t     cpu[2];    /* this thread's CPU time in each frame */
     long          completed, errors, retries, late;
     double        seconds;   /* the loaded run, first frame to last */
     int           failed;

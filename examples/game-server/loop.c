@@ -51,11 +51,13 @@ static void fail(worker_t *w, const char *what, const char *msg) {
     stop_all();
 }
 
-static double now_s(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
 static int msgh(lua_State *L) {
     const char *m = lua_tostring(L, 1);
@@ -190,9 +192,10 @@ static int run_phase(worker_t *w, lua_State *L, int phase) {
     deadline = t_start + o->timeout;
     clock_gettime(CLOCK_MONOTONIC, &next);
     for (n = 0; n < frames; n++) {
-        double t0, t1;
+        double t0, t1, c0, c1;
         int done;
         if (stopped()) return -1;
+        c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
         t0 = now_s();
         lua_pushvalue(L, SLOT_FRAME);
         lua_pushvalue(L, SLOT_SRV);
@@ -203,9 +206,11 @@ static int run_phase(worker_t *w, lua_State *L, int phase) {
             return -1;
         }
         t1 = now_s();   /* the moment the loop would sleep */
+        c1 = clock_s(CLOCK_THREAD_CPUTIME_ID);
         done = lua_toboolean(L, -1);
         lua_pop(L, 1);
-        if (record(&w->frames[phase], (t1 - t0) * 1000) != 0) {
+        if (record(&w->frames[phase], (t1 - t0) * 1000) != 0 ||
+            record(&w->cpu[phase], (c1 - c0) * 1000) != 0) {
             fail(w, "frame", "out of memory for frame times");
             return -1;
         }

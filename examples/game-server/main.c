@@ -11,6 +11,7 @@
  * prints
  *     idle p50_ms=… p99_ms=… max_ms=…
  *     load seconds=… per_second=… retries=… late_frames=… frames=…
+ *     cpu idle_p50_ms=… … frame_max_ms=…   (the thread's CPU time in its frames)
  *     frame p50_ms=X p99_ms=Y max_ms=Z completed=N errors=E
  * (completed: resumes that succeeded; errors: those that failed). Exit status 0 when
  * every resume succeeded, 1 when one failed or frames could not run, 2 on bad usage.
@@ -212,28 +213,35 @@ static double percentile(const double *v, size_t n, double p) {
     return v[rank - 1];
 }
 
-/* Every thread's frame times of one phase, sorted; NULL when there are none. */
-static double *merge(const worker_t *w, int n, int phase, size_t *count) {
+/* Every thread's frame times (wall or CPU) of one phase, sorted; NULL when none. */
+static double *merge(const worker_t *w, int n, int phase, int cpu, size_t *count) {
     size_t total = 0, at = 0;
     double *all;
     int i;
-    for (i = 0; i < n; i++) total += w[i].frames[phase].n;
+    for (i = 0; i < n; i++) total += (cpu ? w[i].cpu : w[i].frames)[phase].n;
     *count = total;
     if (!total || !(all = malloc(total * sizeof *all))) return NULL;
     for (i = 0; i < n; i++) {
-        memcpy(all + at, w[i].frames[phase].v, w[i].frames[phase].n * sizeof *all);
-        at += w[i].frames[phase].n;
+        const samples_t *s = &(cpu ? w[i].cpu : w[i].frames)[phase];
+        memcpy(all + at, s->v, s->n * sizeof *all);
+        at += s->n;
     }
     qsort(all, total, sizeof *all, cmp_double);
     return all;
+}
+
+/* "p50_ms=… p99_ms=… max_ms=…" of sorted values, with a prefix for the names. */
+static void print_spread(const char *prefix, const double *v, size_t n) {
+    printf("%sp50_ms=%.3f %sp99_ms=%.3f %smax_ms=%.3f", prefix, percentile(v, n, 0.50),
+           prefix, percentile(v, n, 0.99), prefix, v[n - 1]);
 }
 
 int main(int argc, char **argv) {
     opts_t o;
     worker_t *w;
     char root[PATH_MAX];
-    double *idle, *load, seconds = 0;
-    size_t nidle, nload;
+    double *idle, *load, *idle_cpu, *load_cpu, seconds = 0;
+    size_t nidle, nload, n;
     long completed = 0, errors = 0, retries = 0, late = 0;
     int i, failed;
 
@@ -259,9 +267,6 @@ int main(int argc, char **argv) {
     }
     failed = game_run(&o, w);
 
-    if ((idle = merge(w, o.threads, PHASE_IDLE, &nidle)) != NULL)
-        printf("idle p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n", percentile(idle, nidle, 0.50),
-               percentile(idle, nidle, 0.99), idle[nidle - 1]);
     for (i = 0; i < o.threads; i++) {
         completed += w[i].completed;
         errors += w[i].errors;
@@ -269,13 +274,33 @@ int main(int argc, char **argv) {
         late += w[i].late;
         if (w[i].seconds > seconds) seconds = w[i].seconds;
     }
-    if ((load = merge(w, o.threads, PHASE_LOAD, &nload)) != NULL) {
+    idle = merge(w, o.threads, PHASE_IDLE, 0, &nidle);
+    load = merge(w, o.threads, PHASE_LOAD, 0, &nload);
+    idle_cpu = merge(w, o.threads, PHASE_IDLE, 1, &n);
+    load_cpu = merge(w, o.threads, PHASE_LOAD, 1, &n);
+    if (idle) {
+        fputs("idle ", stdout);
+        print_spread("", idle, nidle);
+        putchar('\n');
+    }
+    if (load) {
         printf("load seconds=%.3f per_second=%.2f retries=%ld late_frames=%ld frames=%zu\n",
                seconds, seconds > 0 ? (double)(completed + errors) / seconds : 0.0, retries,
                late, nload);
-        printf("frame p50_ms=%.3f p99_ms=%.3f max_ms=%.3f completed=%ld errors=%ld\n",
-               percentile(load, nload, 0.50), percentile(load, nload, 0.99),
-               load[nload - 1], completed, errors);
+        /* The thread's CPU time in its frames: the work itself, without the time the
+         * thread was not running (another thread, the server, other programs). */
+        if (load_cpu) {
+            fputs("cpu ", stdout);
+            if (idle_cpu) {
+                print_spread("idle_", idle_cpu, nidle);
+                putchar(' ');
+            }
+            print_spread("frame_", load_cpu, nload);
+            putchar('\n');
+        }
+        fputs("frame ", stdout);
+        print_spread("", load, nload);
+        printf(" completed=%ld errors=%ld\n", completed, errors);
     } else if (!failed) {
         fputs("game-server: no frames ran\n", stderr);
         failed = 1;
@@ -284,9 +309,13 @@ int main(int argc, char **argv) {
     if (errors) fprintf(stderr, "game-server: %ld of %ld resumes failed\n", errors, o.resumes);
     free(idle);
     free(load);
+    free(idle_cpu);
+    free(load_cpu);
     for (i = 0; i < o.threads; i++) {
         free(w[i].frames[PHASE_IDLE].v);
         free(w[i].frames[PHASE_LOAD].v);
+        free(w[i].cpu[PHASE_IDLE].v);
+        free(w[i].cpu[PHASE_LOAD].v);
     }
     free(w);
     return failed || errors ? 1 : 0;
