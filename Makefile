@@ -13,25 +13,40 @@ else
 LUA_CFLAGS  ?= $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null)
 endif
 
-DEPS        := libcurl libcrypto expat hiredis
+# hiredis is optional: the redis:// limiter store is built when hiredis is found
+# (REDIS=0 leaves it out; asking for that store then says it was not built).
+REDIS       ?= $(shell $(PKG_CONFIG) --exists hiredis 2>/dev/null && echo 1 || echo 0)
+DEPS        := libcurl libcrypto expat $(if $(filter 1,$(REDIS)),hiredis)
 DEPS_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
-DEPS_LIBS   ?= $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null) -lpthread -lm
+DEPS_LIBS   ?= $(or $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null),\
+                    -lcurl -lcrypto -lexpat $(if $(filter 1,$(REDIS)),-lhiredis)) -lpthread -lm
+# Where LuaRocks found the libraries (external_dependencies), when it says.
+EXT_CFLAGS  := $(foreach d,$(CURL_INCDIR) $(OPENSSL_INCDIR) $(EXPAT_INCDIR) $(HIREDIS_INCDIR),-I$(d))
+EXT_LIBS    := $(foreach d,$(CURL_LIBDIR) $(OPENSSL_LIBDIR) $(EXPAT_LIBDIR) $(HIREDIS_LIBDIR),-L$(d))
 
 CFLAGS      ?= -O2 -g
-WARN        := -std=c99 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+WERROR      ?= -Werror
+WARN        := -std=c99 -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 ALL_CFLAGS  := $(WARN) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L -Isrc \
-               $(LUA_CFLAGS) $(DEPS_CFLAGS) $(CFLAGS)
+               $(if $(filter 1,$(REDIS)),,-DALIYUN_LIVE_NO_REDIS) \
+               $(LUA_CFLAGS) $(EXT_CFLAGS) $(DEPS_CFLAGS) $(CFLAGS)
 LIBFLAG     ?= -shared
 LDFLAGS     ?=
 
+# A LuaRocks build names the Lua by its headers; each Lua gets its own objects.
+ifdef LUA_INCDIR
+BUILD       ?= build/rock$(subst /,-,$(LUA_INCDIR))
+else
 BUILD       ?= build/$(LUA_PC)
+endif
 # src/ shows the layers: protocol/ (pure), transport/ (libcurl), limiter/, binding/ (Lua).
-SRCS        := $(wildcard src/*.c src/*/*.c)
+SRCS        := $(filter-out $(if $(filter 1,$(REDIS)),,src/limiter/redis.c),\
+                 $(wildcard src/*.c src/*/*.c))
 HDRS        := $(wildcard src/*.h src/*/*.h)
 OBJS        := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE      := $(BUILD)/aliyun/live/core.so
 
-.PHONY: all deps demo test test-bins test-luajit test-5.1 test-5.3 clean asan ubsan valgrind bench fuzz
+.PHONY: all deps demo test test-bins test-luajit test-5.1 test-5.3 clean asan ubsan valgrind bench fuzz install rock
 all: $(MODULE)
 
 # V=1 shows the whole command lines.
@@ -44,7 +59,7 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
 $(MODULE): $(OBJS)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD      $@")
-	$(Q)$(CC) $(LIBFLAG) $(LDFLAGS) $(CFLAGS) $(OBJS) $(DEPS_LIBS) -o $@
+	$(Q)$(CC) $(LIBFLAG) $(LDFLAGS) $(CFLAGS) $(OBJS) $(EXT_LIBS) $(DEPS_LIBS) -o $@
 
 # Installs missing Debian packages (no apt-get when everything is present).
 deps:
@@ -102,6 +117,30 @@ valgrind: deps
 	  TEST_WRAPPER="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite \
 	    --error-exitcode=99 --suppressions=$(CURDIR)/scripts/valgrind.supp" \
 	  scripts/test
+
+# What a LuaRocks build installs (the rockspec's install_variables name the places).
+INST_PREFIX ?= /usr/local
+INST_LIBDIR ?= $(INST_PREFIX)/lib/lua/$(LUA_VERSION)
+INST_LUADIR ?= $(INST_PREFIX)/share/lua/$(LUA_VERSION)
+install: $(MODULE)
+	mkdir -p "$(INST_LIBDIR)/aliyun/live"
+	cp $(MODULE) "$(INST_LIBDIR)/aliyun/live/core.so"
+	cd lua && for f in $$(find aliyun -name '*.lua'); do \
+	  mkdir -p "$(INST_LUADIR)/$$(dirname $$f)" && cp "$$f" "$(INST_LUADIR)/$$f"; done
+
+# The source rock: the tracked files as they are now (committed or not) in an archive,
+# with the rockspec pointing at it, packed by LuaRocks. `luarocks install
+# --deps-mode=none build/aliyun-live-scm-1.src.rock` installs it offline.
+ROCK := build/aliyun-live-scm-1.src.rock
+rock:
+	@rm -rf build/rock && mkdir -p build/rock
+	tree=$$(git stash create); \
+	  git archive --prefix=aliyun-live/ -o build/rock/aliyun-live-scm-1.tar.gz $${tree:-HEAD}
+	sed 's|^  url = .*|  url = "file://$(CURDIR)/build/rock/aliyun-live-scm-1.tar.gz",|' \
+	  aliyun-live-scm-1.rockspec >build/rock/aliyun-live-scm-1.rockspec
+	cd build/rock && luarocks --lua-version=$(LUA_VERSION) pack aliyun-live-scm-1.rockspec
+	mv build/rock/aliyun-live-scm-1.src.rock $(ROCK)
+	@echo "rock: $(ROCK)"
 
 clean:
 	rm -rf build

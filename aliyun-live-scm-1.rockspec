@@ -1,84 +1,51 @@
 -- aliyun-live: ApsaraVideo Live stream control for Lua, with a C core.
--- Build from a checkout:  luarocks --lua-version=5.4 make aliyun-live-scm-1.rockspec
--- Runtime dependency outside LuaRocks: lua-cjson (Debian: lua-cjson), loaded by the core.
+--   luarocks --lua-version=5.4 make aliyun-live-scm-1.rockspec     from a checkout
+--   make rock; luarocks --lua-version=5.4 install --deps-mode=none build/aliyun-live-scm-1.src.rock
+-- The build is the project's Makefile, out of the source tree (build/rock-*): objects
+-- never land in src/. hiredis is optional (found through pkg-config; REDIS=0 leaves the
+-- redis:// limiter store out).
 rockspec_format = "3.0"
 package = "aliyun-live"
 version = "scm-1"
 source = {
-  url = "git+file:///aliyun-live",   -- builds from the checkout with `luarocks make`
+  -- `make rock` archives the checkout and points a copy of this rockspec at it.
+  url = "aliyun-live-scm-1.tar.gz",
+  dir = "aliyun-live",
 }
 description = {
   summary = "Alibaba Cloud ApsaraVideo Live stream control (ResumeLiveStream) with a C core",
   detailed = [[
-Signs (RPC v1 and V3), sends (libcurl, keep-alive) and parses (lua-cjson, expat)
-ApsaraVideo Live API calls, above all ResumeLiveStream; keeps callers under the
-30 QPS quota with GCRA limiters shared per process, per host or per fleet (Redis).
+Signs (RPC v1 and V3), sends (libcurl, keep-alive; nginx cosockets inside OpenResty)
+and parses (lua-cjson, expat) ApsaraVideo Live API calls, above all ResumeLiveStream;
+keeps callers under the 30 QPS quota with limiters shared per process, per host, per
+nginx instance or per fleet (Redis).
 ]],
   license = "MIT",
-  labels = { "alibaba-cloud", "aliyun", "live", "streaming", "rate-limiting" },
+  labels = { "alibaba-cloud", "aliyun", "live", "streaming", "rate-limiting", "openresty" },
 }
 dependencies = {
   "lua >= 5.1, < 5.5",
+  "lua-cjson >= 2.1",   -- the core decodes JSON with cjson.safe
 }
 external_dependencies = {
   CURL = { library = "curl" },   -- Debian keeps curl.h in a multiarch directory
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
   EXPAT = { header = "expat.h", library = "expat" },
-  HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
 }
 build = {
-  type = "builtin",
-  modules = {
-    ["aliyun.live.core"] = {
-      sources = {
-        "src/buf.c", "src/compat.c", "src/binding/async.c", "src/binding/client.c",
-        "src/binding/core.c", "src/binding/decode.c", "src/binding/error.c",
-        "src/binding/limiter.c", "src/binding/signer.c", "src/limiter/gcra.c",
-        "src/limiter/memory.c", "src/limiter/redis.c", "src/limiter/shm.c",
-        "src/protocol/answer.c", "src/protocol/encode.c", "src/protocol/request.c",
-        "src/protocol/sign.c", "src/protocol/xml.c", "src/transport/http.c",
-        "src/transport/multi.c",
-      },
-      defines = { "_POSIX_C_SOURCE=200809L" },
-      incdirs = { "src", "$(OPENSSL_INCDIR)", "$(EXPAT_INCDIR)", "$(HIREDIS_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(EXPAT_LIBDIR)", "$(HIREDIS_LIBDIR)" },
-      libraries = { "curl", "crypto", "expat", "hiredis", "pthread", "m" },
-    },
-    ["aliyun.live"] = "lua/aliyun/live.lua",
-    ["aliyun.live.async"] = "lua/aliyun/live/async.lua",
-    ["aliyun.live.cli"] = "lua/aliyun/live/cli.lua",
-    ["aliyun.live.cli.args"] = "lua/aliyun/live/cli/args.lua",
-    ["aliyun.live.cli.bulk"] = "lua/aliyun/live/cli/bulk.lua",
-    ["aliyun.live.cli.client"] = "lua/aliyun/live/cli/client.lua",
-    ["aliyun.live.cli.commands"] = "lua/aliyun/live/cli/commands.lua",
-    ["aliyun.live.cli.help"] = "lua/aliyun/live/cli/help.lua",
-    ["aliyun.live.cli.input"] = "lua/aliyun/live/cli/input.lua",
-    ["aliyun.live.cli.output"] = "lua/aliyun/live/cli/output.lua",
-    ["aliyun.live.cli.progress"] = "lua/aliyun/live/cli/progress.lua",
-    ["aliyun.live.compat"] = "lua/aliyun/live/compat.lua",
-    ["aliyun.live.credentials"] = "lua/aliyun/live/credentials.lua",
-    ["aliyun.live.credentials.cached"] = "lua/aliyun/live/credentials/cached.lua",
-    ["aliyun.live.credentials.chain"] = "lua/aliyun/live/credentials/chain.lua",
-    ["aliyun.live.credentials.ecs"] = "lua/aliyun/live/credentials/ecs.lua",
-    ["aliyun.live.credentials.files"] = "lua/aliyun/live/credentials/files.lua",
-    ["aliyun.live.credentials.static"] = "lua/aliyun/live/credentials/static.lua",
-    ["aliyun.live.credentials.sts"] = "lua/aliyun/live/credentials/sts.lua",
-    ["aliyun.live.endpoint"] = "lua/aliyun/live/endpoint.lua",
-    ["aliyun.live.engine"] = "lua/aliyun/live/engine.lua",
-    ["aliyun.live.errors"] = "lua/aliyun/live/errors.lua",
-    ["aliyun.live.ngx.http"] = "lua/aliyun/live/ngx/http.lua",
-    ["aliyun.live.ngx.store"] = "lua/aliyun/live/ngx/store.lua",
-    ["aliyun.live.operations"] = "lua/aliyun/live/operations.lua",
-    ["aliyun.live.options"] = "lua/aliyun/live/options.lua",
-    ["aliyun.live.redact"] = "lua/aliyun/live/redact.lua",
-    ["aliyun.live.retry"] = "lua/aliyun/live/retry.lua",
-    ["aliyun.live.throttle"] = "lua/aliyun/live/throttle.lua",
-    ["aliyun.live.transport.curl"] = "lua/aliyun/live/transport/curl.lua",
-    ["aliyun.live.transport.ngx"] = "lua/aliyun/live/transport/ngx.lua",
-    ["aliyun.live.validate"] = "lua/aliyun/live/validate.lua",
+  type = "make",
+  build_variables = {
+    CC = "$(CC)", CFLAGS = "$(CFLAGS)", LIBFLAG = "$(LIBFLAG)", LUA_INCDIR = "$(LUA_INCDIR)",
+    CURL_INCDIR = "$(CURL_INCDIR)", CURL_LIBDIR = "$(CURL_LIBDIR)",
+    OPENSSL_INCDIR = "$(OPENSSL_INCDIR)", OPENSSL_LIBDIR = "$(OPENSSL_LIBDIR)",
+    EXPAT_INCDIR = "$(EXPAT_INCDIR)", EXPAT_LIBDIR = "$(EXPAT_LIBDIR)",
+    WERROR = "",
+  },
+  install_variables = {
+    INST_LIBDIR = "$(LIBDIR)", INST_LUADIR = "$(LUADIR)", LUA_INCDIR = "$(LUA_INCDIR)",
   },
   install = {
     bin = { ["aliyun-live"] = "bin/aliyun-live" },
   },
-  copy_directories = { "examples" },
+  copy_directories = { "examples", "docs" },
 }
