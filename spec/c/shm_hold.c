@@ -1,7 +1,7 @@
 /* Test host for the `shm:` limiter store (spec/20-limiter_spec.lua): opens shm:NAME,
  * takes its lock, says "locked" and waits to be killed — a process that dies inside
- * the critical section. Linked with the limiter objects directly, so it can reach the
- * test-only limiter_shm_hold_lock.
+ * the critical section. Linked with limiter objects built with LIMITER_TEST_HOOKS
+ * (mk/limiter-tests.mk), the only place limiter_shm_hold_lock exists.
  * usage: shm_hold NAME */
 #include <stdio.h>
 #include <unistd.h>

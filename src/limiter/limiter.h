@@ -15,6 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal to the module whatever the build flags (LuaRocks builds without
+ * -fvisibility=hidden): only luaopen_* is exported. */
+#pragma GCC visibility push(hidden)
+
 #define LIMITER_KEY_MAX   128          /* bytes; the same cap for every store */
 #define LIMITER_ERRLEN    256
 #define LIMITER_NOW_STORE INT64_MIN    /* req.now_ns: "read the store's own clock" */
@@ -149,8 +153,13 @@ limiter_status_t limiter_shm_open(const char *name, const limiter_opts_t *o,
 limiter_status_t limiter_redis_open(const char *url, const limiter_opts_t *o,
                                     limiter_store_t **out, char *err);
 
-/* Test hosts only (spec/c/): take the shm store's lock and return holding it, so a
- * test can kill the process inside the critical section. */
+#ifdef LIMITER_TEST_HOOKS
+/* Test hosts only (spec/c/, built by mk/limiter-tests.mk; never in the module): take
+ * the shm store's lock and return holding it, so a test can kill the process inside
+ * the critical section. */
 int limiter_shm_hold_lock(limiter_store_t *s, char *err);
+#endif
+
+#pragma GCC visibility pop
 
 #endif

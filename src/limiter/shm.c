@@ -141,6 +141,7 @@ static void shm_close(limiter_store_t *base) {
 
 static const limiter_ops_t shm_ops = { shm_take, shm_reset, shm_close };
 
+#ifdef LIMITER_TEST_HOOKS
 int limiter_shm_hold_lock(limiter_store_t *base, char *err) {
     if (base->ops != &shm_ops) {
         snprintf(err, LIMITER_ERRLEN, "not an shm store");
@@ -148,6 +149,7 @@ int limiter_shm_hold_lock(limiter_store_t *base, char *err) {
     }
     return shm_lock((shm_store_t *)base, err);
 }
+#endif
 
 /* ------------------------------------------------------------------- opening --- */
 
