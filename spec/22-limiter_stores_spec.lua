@@ -1,5 +1,5 @@
 -- core.limiter's stores one by one (spec/20 has them across threads and processes and
--- through throttle.limiter): the module's exported symbols.
+-- through throttle.limiter): NUL bytes in names; the module's exported symbols.
 local core = require "aliyun.live.core"
 local throttle = require "aliyun.live.throttle"
 local helpers = require "helpers"
@@ -45,6 +45,24 @@ local function within(want, w, slack, eps)
   eps = eps or 1e-9
   return w ~= nil and w >= want - slack - eps and w <= want + eps
 end
+
+------------------------------------------------------------------ NUL bytes ---
+
+describe("embedded NUL bytes", function()
+  it("are refused in the store and in option strings", function()
+    os.remove(shm_file("nul"))
+    local ok, err = pcall(core.limiter, "shm:nul\0b")
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to '[^']*' %(store must not contain NUL bytes%)", err)
+    assert.has_error(function() core.limiter("local\0") end)
+    assert.has_error(function() core.limiter("redis://127.0.0.1:1\0/2") end)
+    assert.has_error(function() throttle.limiter{ store = "shm:nul\0b" } end)
+    assert.is_nil(io.open(shm_file("nul")))           -- shm:nul was never opened
+    assert.has_error(function() core.limiter("shm:nul", { dir = "/tmp\0/x" }) end,
+      "limiter option 'dir' must not contain NUL bytes")
+    assert.is_nil(io.open(shm_file("nul")))
+  end)
+end)
 
 ------------------------------------------------------------------------ symbols ---
 

@@ -40,12 +40,15 @@ static const char *check_key(lua_State *L, int i, size_t *len) {
  * A malformed store or option raises; a store that cannot be opened (an shm file that
  * cannot be created, say) returns nil, message. Redis connects on the first take. */
 static int lim_new(lua_State *L) {
-    const char *spec = luaL_checkstring(L, 1);
+    size_t len;
+    const char *spec = luaL_checklstring(L, 1, &len);
     limiter_opts_t o;
     char err[LIMITER_ERRLEN];
     limiter_status_t st;
     lim_t *l;
 
+    /* C would stop at the NUL: "shm:a\0b" must not open shm:a. */
+    if (strlen(spec) != len) return luaL_argerror(L, 1, "store must not contain NUL bytes");
     memset(&o, 0, sizeof o);
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
@@ -66,7 +69,9 @@ static int lim_new(lua_State *L) {
         if (!lua_isnil(L, -1)) {
             if (lua_type(L, -1) != LUA_TSTRING)
                 return luaL_error(L, "limiter option 'dir' must be a string");
-            o.dir = lua_tostring(L, -1);   /* anchored by the options table */
+            o.dir = lua_tolstring(L, -1, &len);   /* anchored by the options table */
+            if (strlen(o.dir) != len)
+                return luaL_error(L, "limiter option 'dir' must not contain NUL bytes");
         }
         lua_pop(L, 3);
     }
