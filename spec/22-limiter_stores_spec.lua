@@ -1,5 +1,8 @@
 -- core.limiter's stores one by one (spec/20 has them across threads and processes and
--- through throttle.limiter): NUL bytes in names; the module's exported symbols.
+-- through throttle.limiter): the decision of GCRA and the window log
+-- (/work/notes/limiter-algorithm.md) on the local store's injected clock and on every
+-- store's own clock; bounds on every argument; replies that must not be trusted;
+-- values someone else wrote (redis); NUL bytes in names; the module's exported symbols.
 local core = require "aliyun.live.core"
 local throttle = require "aliyun.live.throttle"
 local helpers = require "helpers"
@@ -45,6 +48,303 @@ local function within(want, w, slack, eps)
   eps = eps or 1e-9
   return w ~= nil and w >= want - slack - eps and w <= want + eps
 end
+
+------------------------------------------------------------ the decision (local) ---
+
+describe("the decision on an injected clock", function()
+  local lim
+  before_each(function() lim = core.limiter("local") end)
+  after_each(function() lim:close() end)
+
+  it("keeps at most N grants in any window W (the window log)", function()
+    -- T 0.1, no tolerance, at most 3 per second
+    local function t(reserve, now, max_wait) return lim:take("k", 0.1, 0, 3, 1, reserve, max_wait, now) end
+    assert.same({ 0, "granted" }, { t(false, 100) })
+    local w, o = t(false, 100)
+    assert.near(0.1, w, 1e-9)
+    assert.equal("denied", o)                          -- nothing taken
+    assert.near(0.1, (t(true, 100)), 1e-9)             -- GCRA: 100.1
+    assert.near(0.2, (t(true, 100)), 1e-9)             -- 100.2
+    w, o = t(true, 100)                                -- 3 since 100: 101, not 100.3
+    assert.near(1.0, w, 1e-9)
+    assert.equal("granted", o)
+    w, o = t(true, 100, 0.5)                           -- 100.1 + 1 is past max_wait
+    assert.near(1.1, w, 1e-9)
+    assert.equal("too_long", o)
+    assert.near(1.1, (t(true, 100)), 1e-9)             -- the same slot: nothing was taken
+    -- the 3rd newest grant + W: 100.2 + 1
+    assert.near(101.2 - 100.5, (t(true, 100.5)), 1e-9)
+  end)
+
+  it("keeps the newest 64 grants, across many rotations of its ring", function()
+    for round = 1, 4 do
+      local now = 100 * round
+      for i = 1, 64 do
+        local w, o = lim:take("k", 1e-6, 1, 64, 10, false, nil, now)
+        assert.equal(0, w, ("round %d grant %d: %s"):format(round, i, tostring(o)))
+      end
+      local w, o = lim:take("k", 1e-6, 1, 64, 10, false, nil, now)
+      assert.equal("denied", o)
+      assert.near(10, w, 1e-9)                         -- the oldest of the 64 + W
+    end
+    assert.has_error(function() lim:take("k", 1e-6, 1, 65, 10, false, nil, 500) end,
+      "bad argument #4 to 'take' (count must be an integer from 0 to 64)")
+  end)
+
+  it("never grants out of order when callers use different tolerances", function()
+    assert.equal(0, (lim:take("k", 0.1, 0, 0, 0, true, nil, 0)))
+    assert.near(0.1, (lim:take("k", 0.1, 0, 0, 0, true, nil, 0)), 1e-9)
+    -- a large tolerance alone would allow now (0): the newest grant is at 0.1
+    local w, o = lim:take("k", 0.1, 5, 0, 0, false, nil, 0)
+    assert.near(0.1, w, 1e-9)
+    assert.equal("denied", o)
+    assert.near(0.1, (lim:take("k", 0.1, 5, 0, 0, true, nil, 0)), 1e-9)
+  end)
+
+  it("polled slowly, never lets more than N through in W (GCRA alone does)", function()
+    -- The note's case: 30/s, tries at 30 fps, frames late by up to 33 ms.
+    local T = 1.01 / 30
+    local function run(n)
+      local l, grants, seed = core.limiter("local"), {}, 11
+      for frame = 1, 3000 do
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        local now = 1000 + frame / 30 + seed / 2147483648 * 0.033
+        local w = assert(l:take("k", T, 0.05, n, 30 * T, false, nil, now))
+        if w == 0 then grants[#grants + 1] = now end
+      end
+      l:close()
+      local worst = math.huge
+      for i = 1, #grants - 30 do worst = math.min(worst, grants[i + 30] - grants[i]) end
+      return worst, #grants
+    end
+    local gcra_only = run(0)
+    assert.is_true(gcra_only < 30 * T, tostring(gcra_only))   -- 31 grants within W
+    local worst, count = run(30)
+    assert.is_true(worst >= 30 * T - 1e-9, tostring(worst))
+    assert.is_true(count / 100 >= 27, tostring(count))        -- 3000 frames = 100 s
+  end)
+
+  it("saturates instead of overflowing", function()
+    local last
+    for i = 1, 8 do
+      local w, o = lim:take("k", 1e9, 0, 0, 0, true, nil, -1e9)
+      assert.equal("granted", o)
+      assert.is_true(w >= 0 and w <= 5e9 and (not last or w >= last), tostring(w))
+      last = w
+    end
+    assert.near(5e9, last, 1)                          -- TAT held at 4e9 s, now -1e9 s
+    -- the newest grant is at 4e9 s: 3e9 s from now = 1e9, past max_wait
+    local w, o = lim:take("k", 1e9, 1e9, 64, 1e9, true, 1e9, 1e9)
+    assert.equal("too_long", o)
+    assert.near(3e9, w, 1)
+  end)
+
+  it("bounds every number, naming it", function()
+    local args = { "interval", "tau", "count", "window", "reserve", "max_wait", "now" }
+    local good = { 1, 0, 1, 1, false, nil, 5 }
+    for pos = 1, 7 do
+      if pos ~= 5 then
+        for _, bad in ipairs{ 1e300, -1e300, 0 / 0, math.huge, -math.huge } do
+          local a = { good[1], good[2], good[3], good[4], good[5], good[6], good[7] }
+          a[pos] = bad
+          local ok, err = pcall(lim.take, lim, "k", a[1], a[2], a[3], a[4], a[5], a[6], a[7])
+          if pos == 6 and bad == bad then
+            assert.is_true(ok, tostring(err))          -- a huge or negative max_wait: none
+          else
+            assert.is_false(ok, ("%s = %s"):format(args[pos], tostring(bad)))
+            assert.matches(args[pos] .. " must", err)
+          end
+        end
+      end
+    end
+  end)
+end)
+
+------------------------------------------------------ every store, its own clock ---
+
+describe("every store decides the same on its own clock", function()
+  local redis
+  local shm_name = unique("own")
+  lazy_setup(function() redis = helpers.redis_server() end)
+  lazy_teardown(function()
+    if redis then redis:stop() end
+    os.remove(shm_file(shm_name))
+  end)
+
+  for _, kind in ipairs{ "process", "shm", "redis" } do
+    describe(kind, function()
+      -- Redis works in µs on its own clock: allow that rounding.
+      local eps = kind == "redis" and 2e-5 or 1e-9
+      local lim, key
+      before_each(function()
+        local spec = kind == "shm" and "shm:" .. shm_name or kind == "redis" and redis.url or kind
+        lim = assert(core.limiter(spec))
+        key = unique("k")
+      end)
+      after_each(function() lim:close() end)
+
+      it("refuses an injected clock", function()
+        assert.has_error(function() lim:take(key, 1, 0, 0, 0, false, nil, 5) end,
+          "bad argument #8 to 'take' (now is only accepted by the local store (a shared "
+          .. "table must keep one clock))")
+      end)
+
+      it("spaces reserved slots T apart and denies without taking", function()
+        local t0 = core.monotonic()
+        local waits = {}
+        for k = 1, 4 do waits[k] = assert(lim:take(key, 1, 0, 0, 0, true)) end
+        local w, o = lim:take(key, 1, 0, 0, 0, false)
+        local w2, o2 = lim:take(key, 1, 0, 0, 0, false)
+        local el = core.monotonic() - t0
+        for k = 1, 4 do assert.is_true(within(k - 1, waits[k], el, eps), tostring(waits[k])) end
+        assert.equal("denied", o)
+        assert.equal("denied", o2)
+        assert.is_true(within(4, w, el, eps) and within(4, w2, el, eps))
+      end)
+
+      it("keeps at most N grants in any window", function()
+        local t0 = core.monotonic()
+        local r = {}
+        for i = 1, 3 do r[i] = { lim:take(key, 0.001, 10, 3, 5, false) } end
+        r[4] = { lim:take(key, 0.001, 10, 3, 5, false) }
+        for i = 5, 8 do r[i] = { lim:take(key, 0.001, 10, 3, 5, true) } end
+        r[9] = { lim:take(key, 0.001, 10, 3, 5, true, 6) }
+        local el = core.monotonic() - t0
+        for i = 1, 3 do assert.same({ 0, "granted" }, r[i]) end
+        assert.equal("denied", r[4][2])
+        assert.is_true(within(5, r[4][1], el, eps), tostring(r[4][1]))
+        -- the 3rd newest grant + 5 s: three slots at ~5 s, then ~10 s
+        for i = 5, 7 do
+          assert.equal("granted", r[i][2])
+          assert.is_true(within(5, r[i][1], el, eps), tostring(r[i][1]))
+        end
+        assert.is_true(within(10, r[8][1], el, eps), tostring(r[8][1]))
+        assert.equal("too_long", r[9][2])                 -- ~10 s > 6: nothing taken
+        assert.is_true(within(10, r[9][1], el, eps))
+      end)
+
+      it("forgets a key on reset", function()
+        assert.equal(0, (lim:take(key, 100, 0, 1, 100, false)))
+        assert.equal("denied", select(2, lim:take(key, 100, 0, 1, 100, false)))
+        assert.is_true(lim:reset(key))
+        assert.equal(0, (lim:take(key, 100, 0, 1, 100, false)))
+      end)
+    end)
+  end
+end)
+
+------------------------------------------------------------ replies, checked ---
+
+describe("a store's reply is checked, never trusted", function()
+  local host
+  lazy_setup(function() host = test_host("resp_canned") end)
+
+  -- A "Redis" that gives `reply` to everything; returns a limiter on it and its handle.
+  local function canned(reply)
+    local h = helpers.spawn(("%s %s"):format(host, helpers.sh_quote(reply)), "listening on (%d+)")
+    return assert(core.limiter("redis://127.0.0.1:" .. h.match)), h
+  end
+
+  local cases = {
+    { "*2\\r\\n:9223372036854775807\\r\\n:0\\r\\n", true, "nonsense reply to the limiter script" },
+    { "*2\\r\\n:-5\\r\\n:0\\r\\n", true, "nonsense reply to the limiter script" },
+    { "*2\\r\\n:1\\r\\n:7\\r\\n", true, "nonsense reply to the limiter script" },
+    { "*1\\r\\n:0\\r\\n", true, "nonsense reply to the limiter script" },
+    { "$3\\r\\nabc\\r\\n", true, "nonsense reply to the limiter script" },
+    { "*2\\r\\n:0\\r\\n:1\\r\\n", false, "nonsense reply %(denied with wait 0%)" },
+    { "*2\\r\\n:100\\r\\n:0\\r\\n", false, "nonsense reply %(granted a later slot without reserve%)" },
+    { "*2\\r\\n:100\\r\\n:2\\r\\n", false, "nonsense reply %(too long without a max_wait%)" },
+    { "*2\\r\\n:100\\r\\n:1\\r\\n", true, "nonsense reply %(denied although reserving%)" },
+  }
+  for _, c in ipairs(cases) do
+    it(("refuses %s (reserve %s)"):format(c[1], tostring(c[2])), function()
+      local lim, h = canned(c[1])
+      local w, err = lim:take("k", 1, 0, 1, 1, c[2])
+      assert.is_nil(w)
+      assert.matches(c[3], err)
+      lim:close()
+      h:stop()
+    end)
+  end
+
+  it("which throttle reports as SDK.LimiterUnavailable, or survives with fail_open", function()
+    local lim, h = canned("*2\\r\\n:0\\r\\n:1\\r\\n")
+    local port = tostring(lim):match(":(%d+)/")
+    lim:close()
+    local t = throttle.limiter{ store = "redis://127.0.0.1:" .. port }
+    local ok, err = t:try("k")
+    assert.is_nil(ok)
+    assert.equal("SDK.LimiterUnavailable", err.code)
+    assert.matches("nonsense reply", tostring(err))
+    t:close()
+    local warned = {}
+    t = throttle.limiter{ store = "redis://127.0.0.1:" .. port, fail_open = true, rate = 1,
+      on_warning = function(m) warned[#warned + 1] = m end }
+    assert.is_true(t:try("k"))
+    assert.is_false((t:try("k")))                    -- the local fallback decides
+    assert.equal(1, #warned)
+    t:close()
+    h:stop()
+  end)
+end)
+
+------------------------------------------------------------------- redis values ---
+
+describe("redis: a value someone else wrote at the key", function()
+  local redis
+  lazy_setup(function() redis = helpers.redis_server() end)
+  lazy_teardown(function() if redis then redis:stop() end end)
+
+  local function cli(args, stdin)
+    local cmd = ("redis-cli -p %d %s 2>&1"):format(redis.port, args)
+    if stdin then cmd = ("printf %s | %s"):format(helpers.sh_quote(stdin), cmd) end
+    return (helpers.run(cmd))
+  end
+
+  local values = {
+    { "1e300", "set %s 1e300" },
+    { "9223372036854775807", "set %s 9223372036854775807" },
+    { "garbage", "set %s garbage" },
+    { "an empty string", "set %s ''" },
+    { "a list", "rpush %s a b" },
+    { "a hash", "hset %s f v" },
+    { "a TAT of NaN", "-x set %s", "\\002\\000\\000\\000\\000\\000\\000\\370\\177" },
+    { "a TAT of 1e300", "-x set %s", "\\002\\234\\165\\000\\210\\074\\344\\067\\176" },
+    -- TAT 1, grants 3, 2, 1 (µs): the 3rd newest after the newest
+    { "grants out of order", "-x set %s", "\\002" .. ("\\000"):rep(6) .. "\\360\\077"
+      .. ("\\000"):rep(6) .. "\\010\\100" .. ("\\000"):rep(7) .. "\\100"
+      .. ("\\000"):rep(6) .. "\\360\\077" },
+  }
+  for _, v in ipairs(values) do
+    it(("is replaced at the next grant: %s"):format(v[1]), function()
+      local key = unique("g")
+      local lim = assert(core.limiter(redis.url))
+      cli(v[2]:format("aliyun-live:" .. key), v[3])
+      local w, o = lim:take(key, 2, 0, 3, 5, false)
+      assert.equal(0, w, tostring(o))
+      assert.equal("granted", o)
+      -- now our format (format byte, TAT, one grant) and the state works
+      assert.equal("string", cli("type aliyun-live:" .. key):match("%a+"))
+      assert.equal("17", cli("strlen aliyun-live:" .. key):match("%d+"))
+      w, o = lim:take(key, 2, 0, 3, 5, false)
+      assert.equal("denied", o)
+      assert.is_true(w > 1.5 and w <= 2, tostring(w))
+      lim:close()
+    end)
+  end
+
+  it("expires when its state is forgettable: max(TAT, last grant + W)", function()
+    local lim = assert(core.limiter(redis.url))
+    local key = unique("e")
+    assert.equal(0, (lim:take(key, 0.1, 0, 3, 5, false)))
+    local ttl = tonumber(cli("pttl aliyun-live:" .. key):match("%-?%d+"))
+    assert.is_true(ttl > 3000 and ttl <= 5000, tostring(ttl))
+    assert.equal(0, (lim:take(key .. "/2", 2, 0, 0, 0, false)))
+    ttl = tonumber(cli("pttl aliyun-live:" .. key .. "/2"):match("%-?%d+"))
+    assert.is_true(ttl > 1000 and ttl <= 2000, tostring(ttl))
+    lim:close()
+  end)
+end)
 
 ------------------------------------------------------------------ NUL bytes ---
 

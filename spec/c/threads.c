@@ -1,14 +1,18 @@
-/* Test host for the `process` limiter store (spec/20-limiter_spec.lua): NTHREADS
- * pthreads, each with its own lua_State that requires aliyun.live.core and takes
- * NGRANTS slots of one key from STORE. Each thread prints one line
- *     T<i> <grant> <grant> …
- * and the spec checks, across all threads, that grants are spaced at least 1/RATE
- * apart and that none is missing or doubled. MODE:
- *   try        spin on take(reserve=false) with now = core.monotonic(); a grant is `now`
- *   reserve    take(reserve=true) with injected now; a grant is now + wait
- *   try_clock  spin on take(reserve=false) on the store's own clock; a grant is
- *              "before:after", the monotonic times around the call that got it
- * usage: threads CPATH STORE KEY NTHREADS NGRANTS RATE MODE */
+/* Test host for the `process` limiter store (spec/20, spec/22): NTHREADS pthreads,
+ * each with its own lua_State that requires aliyun.live.core and decides on KEY in
+ * STORE with interval T, tolerance TAU and at most N grants per window W (seconds).
+ *
+ *   threads CPATH STORE KEY NTHREADS NGRANTS MODE T TAU N W
+ *
+ * Each thread takes NGRANTS grants and prints one line "T<i> <grant> <grant> …"; the
+ * spec checks spacing and windows across all threads. MODE:
+ *   try            spin on take(reserve=false) with now = core.monotonic() injected
+ *                  (the `local` store only); a grant is `now`
+ *   try_clock      spin on take(reserve=false) on the store's clock; a grant is
+ *                  "before:after", the monotonic times around the call that got it
+ *   reserve_clock  take(reserve=true) on the store's clock; a grant is
+ *                  "before+wait:after+wait"
+ */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +25,7 @@
 #define MAX_THREADS 64
 
 static const char chunk[] =
-    "local cpath, store, key, rate, n, mode, start = ...\n"
+    "local cpath, store, key, n, mode, start, T, tau, N, W = ...\n"
     "package.cpath = cpath\n"
     "local core = require 'aliyun.live.core'\n"
     "local lim = assert(core.limiter(store))\n"
@@ -31,14 +35,14 @@ static const char chunk[] =
     "while #out < n do\n"
     "  local now = core.monotonic()\n"
     "  if now > deadline then error('no progress after 60 s') end\n"
-    "  if mode == 'reserve' then\n"
-    "    local w = assert(lim:take(key, rate, 1, true, now))\n"
-    "    out[#out + 1] = fmt('%.9f', now + w)\n"
-    "  elseif mode == 'try' then\n"
-    "    local w = assert(lim:take(key, rate, 1, false, now))\n"
+    "  if mode == 'try' then\n"
+    "    local w = assert(lim:take(key, T, tau, N, W, false, nil, now))\n"
     "    if w == 0 then out[#out + 1] = fmt('%.9f', now) end\n"
+    "  elseif mode == 'reserve_clock' then\n"
+    "    local w = assert(lim:take(key, T, tau, N, W, true))\n"
+    "    out[#out + 1] = fmt('%.9f:%.9f', now + w, core.monotonic() + w)\n"
     "  else\n"
-    "    local w = assert(lim:take(key, rate, 1, false))\n"
+    "    local w = assert(lim:take(key, T, tau, N, W, false))\n"
     "    if w == 0 then out[#out + 1] = fmt('%.9f:%.9f', now, core.monotonic()) end\n"
     "  end\n"
     "end\n"
@@ -47,8 +51,8 @@ static const char chunk[] =
 
 typedef struct job {
     const char *cpath, *store, *key, *mode;
-    double      rate, start;
-    int         n;
+    double      start, t, tau, w;
+    int         n, count;
     char       *result;      /* malloc'ed line, or the error message */
     int         failed;
 } job_t;
@@ -69,11 +73,14 @@ static void *run(void *arg) {
         lua_pushstring(L, j->cpath);
         lua_pushstring(L, j->store);
         lua_pushstring(L, j->key);
-        lua_pushnumber(L, j->rate);
         lua_pushinteger(L, j->n);
         lua_pushstring(L, j->mode);
         lua_pushnumber(L, j->start);
-        j->failed = lua_pcall(L, 7, 1, 0) != 0;
+        lua_pushnumber(L, j->t);
+        lua_pushnumber(L, j->tau);
+        lua_pushinteger(L, j->count);
+        lua_pushnumber(L, j->w);
+        j->failed = lua_pcall(L, 10, 1, 0) != 0;
     }
     s = lua_tostring(L, -1);
     j->result = strdup(s ? s : "(no message)");
@@ -81,20 +88,30 @@ static void *run(void *arg) {
     return NULL;
 }
 
-/* The start line: every thread begins taking at the same monotonic instant, after the
- * slow part (require) is done everywhere. */
-static double start_time(const char *cpath) {
+/* A lua_State on the main thread with `core` (and `lim`, a handle on STORE). */
+static lua_State *main_state(const char *cpath, const char *store) {
     lua_State *L = luaL_newstate();
-    double t = 0;
     luaL_openlibs(L);
     lua_pushstring(L, cpath);
     lua_setglobal(L, "CPATH");
+    lua_pushstring(L, store);
+    lua_setglobal(L, "STORE");
     if (luaL_dostring(L, "package.cpath = CPATH\n"
-                         "return require('aliyun.live.core').monotonic() + 0.5") == 0)
-        t = lua_tonumber(L, -1);
-    else
+                         "core = require('aliyun.live.core')\n"
+                         "lim = assert(core.limiter(STORE))") != 0) {
         fprintf(stderr, "threads: %s\n", lua_tostring(L, -1));
-    lua_close(L);
+        lua_close(L);
+        return NULL;
+    }
+    return L;
+}
+
+/* The start line: every thread begins at the same monotonic instant, after the slow
+ * part (require) is done everywhere. */
+static double start_time(lua_State *L) {
+    double t = 0;
+    if (luaL_dostring(L, "return core.monotonic() + 0.5") == 0) t = lua_tonumber(L, -1);
+    lua_settop(L, 0);
     return t;
 }
 
@@ -103,8 +120,9 @@ int main(int argc, char **argv) {
     job_t jobs[MAX_THREADS];
     int i, nthreads, failed = 0;
     double start;
-    if (argc != 8) {
-        fprintf(stderr, "usage: threads CPATH STORE KEY NTHREADS NGRANTS RATE MODE\n");
+    lua_State *L;
+    if (argc != 11) {
+        fprintf(stderr, "usage: threads CPATH STORE KEY NTHREADS NGRANTS MODE T TAU N W\n");
         return 2;
     }
     nthreads = atoi(argv[4]);
@@ -112,14 +130,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "threads: NTHREADS must be 1 to %d\n", MAX_THREADS);
         return 2;
     }
-    if (!(start = start_time(argv[1]))) return 1;
+    if (!(L = main_state(argv[1], argv[2])) || !(start = start_time(L))) return 1;
     for (i = 0; i < nthreads; i++) {
         jobs[i].cpath = argv[1];
         jobs[i].store = argv[2];
         jobs[i].key = argv[3];
         jobs[i].n = atoi(argv[5]);
-        jobs[i].rate = atof(argv[6]);
-        jobs[i].mode = argv[7];
+        jobs[i].mode = argv[6];
+        jobs[i].t = atof(argv[7]);
+        jobs[i].tau = atof(argv[8]);
+        jobs[i].count = atoi(argv[9]);
+        jobs[i].w = atof(argv[10]);
         jobs[i].start = start;
         jobs[i].result = NULL;
         jobs[i].failed = 0;
@@ -140,5 +161,6 @@ int main(int argc, char **argv) {
         }
         free(jobs[i].result);
     }
+    lua_close(L);
     return failed;
 }

@@ -1,4 +1,4 @@
-/* Limiter store `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`: the TATs of a whole fleet
+/* Limiter store `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`: the state of a whole fleet
  * in one Redis. Each decision is one server-side script (atomic on the server) that
  * reads the server's TIME, so hosts whose clocks disagree still agree on the spacing,
  * and sets an expiry so that idle keys vanish.
@@ -23,27 +23,52 @@
 #define REDIS_DEFAULT_PORT 6379
 #define REDIS_DEFAULT_TIMEOUT 1.0
 
-/* GCRA in microseconds (TIME's resolution; µs since the epoch fit a double exactly).
- * ARGV: interval, tau, reserve (0/1), max_wait (-1: none). Returns {wait, outcome}
- * with outcome 0 granted, 1 denied, 2 too long — limiter_outcome_t's values. The TAT
- * is written with %.0f because Lua 5.1 would print it in 14 significant digits. */
+/* The decision of limiter.h in microseconds (TIME's resolution; µs since the epoch, and
+ * every sum below, stay exact in a double). ARGV: T, tau, N, W, reserve (0/1), max_wait
+ * (-1: none). Returns {wait, outcome}, outcome 0 granted, 1 denied, 2 too long
+ * (limiter_outcome_t's values). The key's state is one string: a format byte (2), the
+ * TAT, then up to 64 grant times, oldest first, each a little-endian double; only the
+ * three a decision needs are decoded (the rest is moved as bytes). A value that is not
+ * that, or whose TAT, newest or N-th newest grant is out of range or out of order
+ * (another type, an older format, garbage such as "1e300"), is treated as absent and
+ * replaced at the next grant: only this script writes the key. It expires when its
+ * state is forgettable: max(TAT, newest grant + W). */
 static const char script[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
-    "local interval = tonumber(ARGV[1])\n"
-    "local tau = tonumber(ARGV[2])\n"
-    "local reserve = ARGV[3] == '1'\n"
-    "local max_wait = tonumber(ARGV[4])\n"
+    "local T, tau = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local N, W = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    "local reserve, max_wait = ARGV[5] == '1', tonumber(ARGV[6])\n"
+    "local MAX, KEEP = 4e15, 64\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-    "local tat = tonumber(redis.call('GET', KEYS[1])) or now\n"
-    "if tat < now then tat = now end\n"
-    "local wait = tat - tau - now\n"
-    "if wait < 0 then wait = 0 end\n"
+    "local function good(x) return x >= 0 and x <= MAX and x == math.floor(x) end\n"
+    "local tat, stored, ring, last, nth = nil, 0, ''\n"
+    "local v = redis.pcall('GET', KEYS[1])\n"
+    "if type(v) == 'string' and #v >= 9 and #v <= 9 + 8 * KEEP and (#v - 9) % 8 == 0\n"
+    "   and v:byte(1) == 2 then\n"
+    "  tat, stored, ring = struct.unpack('<d', v, 2), (#v - 9) / 8, v:sub(10)\n"
+    "  if stored > 0 then last = struct.unpack('<d', ring, 8 * stored - 7) end\n"
+    "  if N > 0 and stored >= N then nth = struct.unpack('<d', ring, 8 * (stored - N) + 1) end\n"
+    "  if not (good(tat) and (not last or good(last)) and (not nth or (good(nth) and nth <= last))) then\n"
+    "    tat, stored, ring, last, nth = nil, 0, '', nil, nil\n"
+    "  end\n"
+    "end\n"
+    "local t0 = now\n"
+    "if tat and tat - tau > t0 then t0 = tat - tau end\n"
+    "if last and last > t0 then t0 = last end\n"
+    "if nth and nth + W > t0 then t0 = nth + W end\n"
+    "if t0 > MAX then t0 = MAX end\n"
+    "local wait = t0 - now\n"
     "if wait > 0 and max_wait >= 0 and wait > max_wait then return {wait, 2} end\n"
     "if wait > 0 and not reserve then return {wait, 1} end\n"
-    "tat = tat + interval\n"
-    "redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX',\n"
-    "           math.floor((tat - now) / 1000) + 1)\n"
+    "local nt = ((tat and tat > t0) and tat or t0) + T\n"
+    "if nt > MAX then nt = MAX end\n"
+    "ring = ring .. struct.pack('<d', t0)\n"
+    "if stored >= KEEP then ring = ring:sub(9) end\n"
+    "local exp = nt\n"
+    "if N > 0 and t0 + W > exp then exp = t0 + W end\n"
+    "redis.call('SET', KEYS[1], struct.pack('<Bd', 2, nt) .. ring, 'PX',\n"
+    "           math.ceil((exp - now) / 1000))\n"
     "return {wait, 0}\n";
 
 typedef struct redis_store {
@@ -227,30 +252,38 @@ static int connect_now(redis_store_t *s, char *err) {
 
 /* ---------------------------------------------------------------- the ops --- */
 
+/* µs: the interval and window rounded up, tolerance and max_wait rounded down (all
+ * stricter than asked). */
+static void us_arg(char *buf, int64_t ns, int up) {
+    snprintf(buf, 24, "%lld", (long long)(up ? (ns + 999) / 1000 : ns / 1000));
+}
+
 static int redis_take(limiter_store_t *base, const char *key, size_t klen,
                       const limiter_req_t *r, limiter_res_t *out, char *err) {
     redis_store_t *s = (redis_store_t *)base;
-    char k[sizeof REDIS_KEY_PREFIX + LIMITER_KEY_MAX], a1[24], a2[24], a4[24];
-    const char *argv[8];
-    size_t argl[8];
-    redisReply *rep;
+    char k[sizeof REDIS_KEY_PREFIX + LIMITER_KEY_MAX], a[6][24];
+    const char *argv[10];
+    size_t argl[10];
+    redisReply *rep, *w, *o;
     int i, attempt;
-    long long wait_us, outcome;
 
     memcpy(k, REDIS_KEY_PREFIX, sizeof REDIS_KEY_PREFIX - 1);
     memcpy(k + sizeof REDIS_KEY_PREFIX - 1, key, klen);
-    /* µs: the interval rounded up, tolerance and max_wait rounded down (all stricter). */
-    snprintf(a1, sizeof a1, "%lld", (long long)((r->interval_ns + 999) / 1000));
-    snprintf(a2, sizeof a2, "%lld", (long long)(r->tau_ns / 1000));
-    snprintf(a4, sizeof a4, "%lld", r->max_wait_ns < 0 ? -1LL : (long long)(r->max_wait_ns / 1000));
-    argv[0] = "EVALSHA"; argv[1] = s->sha; argv[2] = "1";
-    argv[3] = k; argv[4] = a1; argv[5] = a2; argv[6] = r->reserve ? "1" : "0"; argv[7] = a4;
-    for (i = 0; i < 8; i++)   /* the key is binary and not NUL-terminated */
+    us_arg(a[0], r->interval_ns, 1);
+    us_arg(a[1], r->tau_ns, 0);
+    snprintf(a[2], 24, "%d", r->count);
+    us_arg(a[3], r->window_ns, 1);
+    snprintf(a[4], 24, "%d", r->reserve ? 1 : 0);
+    if (r->max_wait_ns < 0) snprintf(a[5], 24, "-1");
+    else us_arg(a[5], r->max_wait_ns, 0);
+    argv[0] = "EVALSHA"; argv[1] = s->sha; argv[2] = "1"; argv[3] = k;
+    for (i = 0; i < 6; i++) argv[4 + i] = a[i];
+    for (i = 0; i < 10; i++)   /* the key is binary and not NUL-terminated */
         argl[i] = i == 3 ? sizeof REDIS_KEY_PREFIX - 1 + klen : strlen(argv[i]);
 
     if (!s->c && connect_now(s, err) != 0) return -1;
     for (attempt = 0; ; attempt++) {
-        rep = redisCommandArgv(s->c, 8, argv, argl);
+        rep = redisCommandArgv(s->c, 10, argv, argl);
         if (!rep) {
             context_error(s, s->c, "script", err);
             drop(s);
@@ -271,19 +304,20 @@ static int redis_take(limiter_store_t *base, const char *key, size_t klen,
         freeReplyObject(rep);
         return -1;
     }
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-        rep->element[0]->type != REDIS_REPLY_INTEGER ||
-        rep->element[1]->type != REDIS_REPLY_INTEGER ||
-        rep->element[1]->integer < 0 || rep->element[1]->integer > 2) {
-        fail(s, err, "", "unexpected reply to the limiter script", 38);
+    /* Trust nothing: a wait outside what any decision can produce (a server that is
+     * not Redis, a proxy, a tampered script cache) is a failure, not a wait. */
+    w = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 ? rep->element[0] : NULL;
+    o = w ? rep->element[1] : NULL;
+    if (!w || w->type != REDIS_REPLY_INTEGER || o->type != REDIS_REPLY_INTEGER ||
+        o->integer < 0 || o->integer > 2 || w->integer < 0 ||
+        w->integer > LIMITER_WAIT_MAX / 1000) {
+        fail(s, err, "", "nonsense reply to the limiter script", 36);
         freeReplyObject(rep);
         return -1;
     }
-    wait_us = rep->element[0]->integer;
-    outcome = rep->element[1]->integer;
+    out->wait_ns = (int64_t)w->integer * 1000;
+    out->outcome = (limiter_outcome_t)o->integer;
     freeReplyObject(rep);
-    out->wait_ns = wait_us > 0 ? (int64_t)wait_us * 1000 : 0;
-    out->outcome = (limiter_outcome_t)outcome;
     return 0;
 }
 

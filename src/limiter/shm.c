@@ -26,16 +26,16 @@
 #include "limiter.h"
 
 #define SHM_MAGIC         "ALVLIMIT"
-#define SHM_VERSION       1u
+#define SHM_VERSION       2u          /* 2: window logs and expiry per key */
 #define SHM_DIR           "/dev/shm"
 #define SHM_PREFIX        "aliyun-live-"
 #define SHM_NAME_MAX      64
 #define SHM_DEFAULT_SLOTS 4096u
 #define SHM_MAX_SLOTS     (1u << 20)
 
-/* The layout at the start of the mapping; the slots follow at SLOTS_OFF. The sizes are
- * recorded so that a build with another layout (or pthread ABI) refuses the file
- * instead of misreading it. */
+/* The layout at the start of the mapping; the slots follow at SLOTS_OFF, the window
+ * logs (LIMITER_RING_CELLS per slot) at CELLS_OFF. The sizes are recorded so that a
+ * build with another layout (or pthread ABI) refuses the file instead of misreading it. */
 typedef struct shm_header {
     char             magic[8];
     uint32_t         version;
@@ -43,13 +43,15 @@ typedef struct shm_header {
     uint32_t         slot_size;
     uint32_t         nslots;
     uint32_t         mutex_size;
-    uint32_t         reserved;
+    uint32_t         ring_cells;
     limiter_counts_t counts;
     pthread_mutex_t  lock;
 } shm_header_t;
 
-#define SLOTS_OFF ((sizeof(shm_header_t) + 63) / 64 * 64)
-#define MAP_SIZE(n) (SLOTS_OFF + (size_t)(n) * sizeof(limiter_slot_t))
+#define ROUND64(x)  (((x) + 63) / 64 * 64)
+#define SLOTS_OFF   ROUND64(sizeof(shm_header_t))
+#define CELLS_OFF(n) ROUND64(SLOTS_OFF + (size_t)(n) * sizeof(limiter_slot_t))
+#define MAP_SIZE(n) (CELLS_OFF(n) + (size_t)(n) * LIMITER_RING_CELLS * sizeof(int64_t))
 
 typedef struct shm_store {
     limiter_store_t base;
@@ -76,6 +78,8 @@ static void view(shm_store_t *s, limiter_table_t *t) {
     t->counts = &s->hdr->counts;
     t->sweep_at = t->n / 4 * 3;
     t->max_filled = t->n - 1;
+    t->cells = (int64_t *)((char *)s->hdr + CELLS_OFF(t->n));
+    t->rings = NULL;
 }
 
 /* ------------------------------------------------------------------- locking --- */
@@ -107,6 +111,7 @@ static void shm_unlock(shm_store_t *s) { pthread_mutex_unlock(&s->hdr->lock); }
 
 /* -------------------------------------------------------------------- the ops --- */
 
+/* Always the store's own clock: the table is shared, a caller's clock is not. */
 static int shm_take(limiter_store_t *base, const char *key, size_t klen,
                     const limiter_req_t *r, limiter_res_t *out, char *err) {
     shm_store_t *s = (shm_store_t *)base;
@@ -114,8 +119,7 @@ static int shm_take(limiter_store_t *base, const char *key, size_t klen,
     int rc;
     if (shm_lock(s, err) != 0) return -1;
     view(s, &t);
-    rc = limiter_table_take(&t, key, klen, r,
-                            r->now_ns == LIMITER_NOW_STORE ? monotonic_ns() : r->now_ns, out);
+    rc = limiter_table_take(&t, key, klen, r, monotonic_ns(), out);
     shm_unlock(s);
     if (rc != 0)
         snprintf(err, LIMITER_ERRLEN, "%.68s: the table is full (%u slots; remove the file "
@@ -198,6 +202,7 @@ static int init_file(int fd, uint32_t nslots, shm_header_t **hdr, char *why, siz
     (*hdr)->slot_size = (uint32_t)sizeof(limiter_slot_t);
     (*hdr)->nslots = nslots;
     (*hdr)->mutex_size = (uint32_t)sizeof(pthread_mutex_t);
+    (*hdr)->ring_cells = LIMITER_RING_CELLS;
     if ((rc = pthread_mutexattr_init(&a)) == 0) {
         if ((rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) == 0 &&
             (rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) == 0)
@@ -222,7 +227,8 @@ static int map_file(int fd, const shm_header_t *h, off_t fsize, shm_header_t **h
                     char *why, size_t whylen) {
     void *p;
     if (h->version != SHM_VERSION || h->header_size != sizeof(shm_header_t) ||
-        h->slot_size != sizeof(limiter_slot_t) || h->mutex_size != sizeof(pthread_mutex_t)) {
+        h->slot_size != sizeof(limiter_slot_t) || h->mutex_size != sizeof(pthread_mutex_t) ||
+        h->ring_cells != LIMITER_RING_CELLS) {
         snprintf(why, whylen, "made by an incompatible version (layout %u)", h->version);
         return -1;
     }

@@ -35,8 +35,8 @@ Options (unknown names raise; a wrong type raises naming the option):
               (false: acquire/try return nil, err with code SDK.LimiterUnavailable)
   on_warning  function(message) for that warning
   sleep       function(seconds) used by acquire (core.sleep; OpenResty: ngx.sleep)
-  clock       function() → seconds, replacing the stores' clocks (tests); Redis always
-              uses the server's TIME
+  clock       function() → seconds, replacing the clock of a "local" store (tests); any
+              other store raises (a shared table keeps the store's one clock)
   adaptive    follow feedback() (true)
   timeout     Redis connect and command timeout in seconds (1)
   slots       shm table size in keys when the store is created (4096)
@@ -133,6 +133,10 @@ function _M.limiter(opts)
     error("limiter option 'store' must be \"local\", \"process\", \"shm:NAME\" or "
           .. "\"redis://HOST:PORT[/DB]\"", 2)
   end
+  if opts.clock ~= nil and store ~= "local" then
+    error("limiter option 'clock' is only for store = \"local\" (a shared store keeps "
+          .. "its own clock)", 2)
+  end
 
   local self = setmetatable({
     rate_max = rate,
@@ -166,23 +170,34 @@ local function now_of(self)
   return monotonic()
 end
 
--- One GCRA decision at `rate` (before the guard), from the store or, when it fails and
--- fail_open is on, from the local fallback. Returns what core's take returns, with the
--- store's error turned into an error table.
+-- One decision at `rate` (before the guard), from the store or, when it fails and
+-- fail_open is on, from the local fallback. GCRA spaces slots T = (1 + guard) / rate
+-- apart with tolerance tau = (burst - 1)·T (send-time tries: at least ASYNC_TAU), and
+-- the window log allows N = min(64, max(1, floor(rate))) grants in any W = N·T.
+-- Returns wait (seconds), plus false when the wait passes max_wait (nothing taken);
+-- nil, err (an error table) when the store failed.
+local ASYNC_TAU = 0.05
 local function take(self, key, rate, reserve, max_wait)
   local now = self.clock and self.clock() or nil
-  local eff = rate / (1 + self.guard)
+  local T = (1 + self.guard) / rate
+  local tau = (self.burst - 1) * T
+  if not reserve and tau < ASYNC_TAU then tau = ASYNC_TAU end
+  if tau > 1e9 then tau = 1e9 end   -- the store's bound (~31 years)
+  local N = min(64, max(1, floor(rate)))
+  local W = N * T
   local store = self.store
+  local wait, outcome
   if store and not (self.retry_at and now_of(self) < self.retry_at) then
-    local wait, flag = store:take(key, eff, self.burst, reserve, now, max_wait)
+    wait, outcome = store:take(key, T, tau, N, W, reserve, max_wait, now)
     if wait then
       self.retry_at = nil
-      return wait, flag
+      if outcome == "too_long" then return wait, false end
+      return wait
     end
     if not self.fail_open then
-      return nil, core_error("SDK.LimiterUnavailable", "rate limiter store: " .. flag)
+      return nil, core_error("SDK.LimiterUnavailable", "rate limiter store: " .. outcome)
     end
-    warn(self, "store failed, limiting locally: " .. flag)
+    warn(self, "store failed, limiting locally: " .. outcome)
     self.retry_at = now_of(self) + STORE_RETRY
   end
   local fallback = self.fallback
@@ -190,7 +205,10 @@ local function take(self, key, rate, reserve, max_wait)
     fallback = core_limiter("local")
     self.fallback = fallback
   end
-  return fallback:take(key, eff, self.burst, reserve, now, max_wait)
+  wait, outcome = fallback:take(key, T, tau, N, W, reserve, max_wait, now)
+  if not wait then return nil, core_error("SDK.LimiterUnavailable", "rate limiter: " .. outcome) end
+  if outcome == "too_long" then return wait, false end
+  return wait
 end
 
 local function check_key(key)
