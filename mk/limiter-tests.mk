@@ -26,7 +26,7 @@ $(BUILD)/spec/threads: spec/c/threads.c mk/limiter-tests.mk
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) $(LUA_CFLAGS) $< -o $@ $(LUA_LIBS) -lpthread -lm
 
-# A process that dies holding the shm store's lock.
+# A process that dies, or stops, holding the shm store's lock.
 $(BUILD)/spec/shm_hold: spec/c/shm_hold.c $(LIMITER_HOOK_OBJS) mk/limiter-tests.mk
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) -DLIMITER_TEST_HOOKS -Isrc/limiter $< $(LIMITER_HOOK_OBJS) -o $@ $(DEPS_LIBS)

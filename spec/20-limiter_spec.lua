@@ -110,14 +110,15 @@ end
 
 -- The worker run by separate processes: takes N grants of KEY from STORE (interval T,
 -- tolerance TAU, at most CNT per window W), starting at the monotonic instant START,
--- and prints "ready", the grants as "before:after" spans, then "done".
+-- and prints "ready", the grants as "before:after" spans, then "done". Waits for the
+-- shm lock up to 60 s (a spec holds it on purpose).
 local WORKER = [[
 local cpath, store, key, n, T, tau, cnt, W, start = ...
 package.cpath = cpath
 n, T, tau, cnt, W, start = tonumber(n), tonumber(T), tonumber(tau), tonumber(cnt),
   tonumber(W), tonumber(start)
 local core = require "aliyun.live.core"
-local lim = assert(core.limiter(store))
+local lim = assert(core.limiter(store, store:match("^shm:") and { lock_timeout = 60 } or nil))
 io.stdout:setvbuf("no")
 print("ready")
 local fmt, out = string.format, {}
@@ -423,12 +424,19 @@ describe("shm store", function()
     assert.equal(content, helpers.read_file(shm_file(n)))
   end)
 
-  it("re-initializes a file whose creator died before finishing", function()
+  it("refuses a non-empty file without its header, initializes an empty one", function()
     local n = name()
     local f = assert(io.open(shm_file(n), "wb"))
     f:write(string.rep("\0", 100))
     f:close()
-    local lim = assert(core.limiter("shm:" .. n))
+    os.execute("chmod 600 " .. shm_file(n))
+    local lim, err = core.limiter("shm:" .. n)
+    assert.is_nil(lim)
+    assert.matches("not a limiter store", err)
+    assert.equal(string.rep("\0", 100), helpers.read_file(shm_file(n)))
+    f = assert(io.open(shm_file(n), "wb"))
+    f:close()
+    lim = assert(core.limiter("shm:" .. n))
     assert.equal(0, take(lim, "k", 1, 1, false))
     lim:close()
   end)
@@ -457,7 +465,7 @@ describe("shm store", function()
   it("survives a process killed while holding the lock", function()
     local n, rate, per = name(), 400, 20
     assert(core.limiter("shm:" .. n)):close()          -- created, not by the holder
-    local holder = helpers.spawn(test_host("shm_hold") .. " " .. n, "locked", 20)
+    local holder = helpers.spawn(test_host("shm_hold") .. " " .. n .. " die", "locked", 20)
     local start = core.monotonic() + 0.3
     local hs = start_workers(3, "shm:" .. n, "k", per, { T = interval(rate) }, start)
     core.sleep(0.5)

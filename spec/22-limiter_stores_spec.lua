@@ -1,8 +1,9 @@
 -- core.limiter's stores one by one (spec/20 has them across threads and processes and
 -- through throttle.limiter): the decision of GCRA and the window log
 -- (/work/notes/limiter-algorithm.md) on the local store's injected clock and on every
--- store's own clock; bounds on every argument; replies that must not be trusted;
--- values someone else wrote (redis); NUL bytes in names; the module's exported symbols.
+-- store's own clock; bounds on every argument; replies that must not be trusted; files
+-- someone else made or changed (shm), values someone else wrote (redis); a lock held
+-- by a stopped process; NUL bytes in names; the module's exported symbols.
 local core = require "aliyun.live.core"
 local throttle = require "aliyun.live.throttle"
 local helpers = require "helpers"
@@ -343,6 +344,191 @@ describe("redis: a value someone else wrote at the key", function()
     ttl = tonumber(cli("pttl aliyun-live:" .. key .. "/2"):match("%-?%d+"))
     assert.is_true(ttl > 1000 and ttl <= 2000, tostring(ttl))
     lim:close()
+  end)
+end)
+
+------------------------------------------------------------------------- shm ---
+
+describe("shm: files it did not make, or that changed under it", function()
+  local names = {}
+  local function name()
+    local n = unique("hard")
+    names[#names + 1] = n
+    return n
+  end
+  lazy_teardown(function()
+    for _, n in ipairs(names) do
+      os.remove(shm_file(n))
+      os.execute("rm -rf " .. helpers.sh_quote(shm_file(n)) .. " 2>/dev/null")
+    end
+  end)
+
+  local function write(path, content)
+    local f = assert(io.open(path, "wb"))
+    f:write(content)
+    f:close()
+  end
+
+  it("survives the file being truncated or removed while it is mapped", function()
+    local n = name()
+    local out, ok = child([[
+      local name, path = ...
+      local core = require "aliyun.live.core"
+      local lim = assert(core.limiter("shm:" .. name))
+      local function t(tag) print(tag, lim:take("k", 1000, 0, 0, 0, false)) end
+      t("a")
+      os.execute("truncate -s 0 " .. path)
+      t("b")             -- the emptied file is set up again (its state is lost)
+      t("c")
+      os.remove(path)
+      t("d")             -- a removed one is made again
+      t("e")
+      os.execute("truncate -s 4096 " .. path)
+      t("f")             -- a file of the wrong size is refused, naming it
+      t("g")
+      print("done")
+    ]], n, shm_file(n))
+    assert.is_true(ok, out)
+    local zero = "0[.0]*"      -- 0.0 or 0, as this Lua prints it
+    assert.matches(("a\tZ\tgranted\nb\tZ\tgranted\nc\t[%d.]+\tdenied\n"
+      .. "d\tZ\tgranted\ne\t[%d.]+\tdenied\n"):gsub("Z", zero), out)
+    local msg = "nil\tshm store " .. shm_file(n):gsub("%p", "%%%0")
+      .. ": corrupt header or wrong size %(4096 bytes; remove it%)"
+    assert.matches("f\t" .. msg .. "\ng\t" .. msg .. "\ndone", out)
+  end)
+
+  it("refuses a foreign file and leaves it alone", function()
+    local n = name()
+    local f = assert(io.open("/dev/urandom", "rb"))
+    local junk = f:read(1000)
+    f:close()
+    write(shm_file(n), junk)
+    os.execute("chmod 600 " .. shm_file(n))
+    local lim, err = core.limiter("shm:" .. n)
+    assert.is_nil(lim)
+    assert.matches(shm_file(n):gsub("%p", "%%%0") .. ": not a limiter store", err)
+    assert.equal(junk, helpers.read_file(shm_file(n)))
+  end)
+
+  it("refuses a file of ours whose size does not match its header", function()
+    local n = name()
+    assert(core.limiter("shm:" .. n, { slots = 8 })):close()
+    os.execute("truncate -s +64 " .. shm_file(n))
+    local lim, err = core.limiter("shm:" .. n)
+    assert.is_nil(lim)
+    assert.matches("wrong size", err)
+  end)
+
+  it("creates its file 0600, in one step, even when racing", function()
+    local n = name()
+    local code = [[
+      local name, start = ...
+      local core = require "aliyun.live.core"
+      io.stdout:setvbuf("no")
+      print("ready")
+      while core.monotonic() < tonumber(start) do end
+      local lim = assert(core.limiter("shm:" .. name))
+      print((select(2, lim:take("k", 1000, 0, 0, 0, false))))
+      print("finished")
+    ]]
+    local start = core.monotonic() + 1
+    local file = os.tmpname()
+    write(file, "package.cpath = " .. ("%q"):format(package.cpath) .. "\n" .. code)
+    local hs = {}
+    for i = 1, 4 do
+      hs[i] = helpers.spawn(("%s %s %s %.6f"):format(helpers.lua, file, n, start), "ready", 30)
+    end
+    local granted, deadline = 0, core.monotonic() + 30
+    for _, h in ipairs(hs) do
+      while not h.output():match("finished") and helpers.alive(h.pid)
+        and core.monotonic() < deadline do
+        core.sleep(0.01)
+      end
+      local out = h.output()
+      assert.matches("finished", out)
+      if out:match("granted") then granted = granted + 1 end
+    end
+    os.remove(file)
+    assert.equal(1, granted)                           -- one table for all four
+    local st = helpers.run("stat -c '%a %u' " .. shm_file(n))
+    assert.equal("600 " .. helpers.run("id -u"):match("%d+"), st:match("%d+ %d+"))
+    local left = helpers.run("ls /dev/shm | grep -c -- " .. helpers.sh_quote("aliyun-live-" .. n))
+    assert.equal("1", left:match("%d+"))               -- no temporary file left behind
+  end)
+
+  it("refuses a file others may write, a link, a directory", function()
+    local n = name()
+    assert(core.limiter("shm:" .. n, { slots = 8 })):close()
+    os.execute("chmod 666 " .. shm_file(n))
+    local lim, err = core.limiter("shm:" .. n)
+    assert.is_nil(lim)
+    assert.matches("writable by group or others %(mode 0666%)", err)
+    os.remove(shm_file(n))
+    local target = os.tmpname()
+    write(target, "keep me")
+    os.execute(("ln -s %s %s"):format(target, shm_file(n)))
+    lim, err = core.limiter("shm:" .. n)
+    assert.is_nil(lim)
+    assert.matches("symbolic link", err)
+    assert.equal("keep me", helpers.read_file(target))
+    os.remove(shm_file(n))
+    os.remove(target)
+    os.execute("mkdir " .. shm_file(n))
+    lim, err = core.limiter("shm:" .. n)
+    assert.is_nil(lim)
+    assert.matches("[Dd]irectory", err)
+    os.execute("rmdir " .. shm_file(n))
+  end)
+
+  it("refuses a file owned by someone else", function()
+    if helpers.run("id -u"):match("%d+") ~= "0" then
+      pending("needs root to give a file away")
+      return
+    end
+    local n = name()
+    assert(core.limiter("shm:" .. n, { slots = 8 })):close()
+    os.execute("chown 65534 " .. shm_file(n))
+    local lim, err = core.limiter("shm:" .. n)
+    assert.is_nil(lim)
+    assert.matches("owned by uid 65534, not by this process's uid 0", err)
+  end)
+
+  it("gives up on a lock held by a stopped process, and works once it goes on", function()
+    local n = name()
+    local lim = assert(core.limiter("shm:" .. n, { lock_timeout = 0.5 }))
+    local holder = helpers.spawn(test_host("shm_hold") .. " " .. n .. " stop", "locked", 20)
+    local deadline = core.monotonic() + 20
+    while not (helpers.read_file("/proc/" .. holder.pid .. "/stat") or ""):match("^%d+ %b() T")
+      and core.monotonic() < deadline do
+      core.sleep(0.01)
+    end
+    local t0 = core.monotonic()
+    local w, err = lim:take("k", 1, 0, 0, 0, false)
+    local el = core.monotonic() - t0
+    assert.is_nil(w)
+    assert.matches(("the lock is held by thread %d %%(stopped%%) for more than lock_timeout %%(0.5 s%%)")
+      :format(holder.pid), err)
+    assert.is_true(el >= 0.45 and el < 30, tostring(el))
+    os.execute("kill -CONT " .. holder.pid)
+    deadline = core.monotonic() + 20
+    while not holder.output():match("released") and core.monotonic() < deadline do core.sleep(0.01) end
+    assert.equal(0, (lim:take("k", 1, 0, 0, 0, false)))
+    lim:close()
+  end)
+
+  it("bounds its options", function()
+    for _, bad in ipairs{ 0, -1, 1e300, 0 / 0, math.huge, "1" } do
+      assert.has_error(function() core.limiter("shm:x", { lock_timeout = bad }) end,
+        "limiter option 'lock_timeout' must be a number of seconds above 0 and at most 3600")
+      assert.has_error(function() core.limiter("shm:x", { timeout = bad }) end,
+        "limiter option 'timeout' must be a number of seconds above 0 and at most 3600")
+    end
+    for _, bad in ipairs{ 0, 1e300, 0 / 0, math.huge, 2.5 } do
+      assert.has_error(function() core.limiter("shm:x", { slots = bad }) end,
+        "limiter option 'slots' must be a positive integer")
+    end
+    assert.has_error(function() core.limiter("shm:x", { slot = 8 }) end,
+      "unknown limiter option 'slot'")
   end)
 end)
 

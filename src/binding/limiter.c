@@ -45,7 +45,7 @@ static double opt_seconds(lua_State *L, const char *name) {
 }
 
 static void check_options(lua_State *L, limiter_opts_t *o) {
-    static const char *const known[] = { "timeout", "slots", "dir", NULL };
+    static const char *const known[] = { "timeout", "slots", "dir", "lock_timeout", NULL };
     int i;
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_pushnil(L);
@@ -59,6 +59,8 @@ static void check_options(lua_State *L, limiter_opts_t *o) {
     }
     lua_getfield(L, 2, "timeout");
     if (!lua_isnil(L, -1)) o->timeout = opt_seconds(L, "timeout");
+    lua_getfield(L, 2, "lock_timeout");
+    if (!lua_isnil(L, -1)) o->lock_timeout = opt_seconds(L, "lock_timeout");
     lua_getfield(L, 2, "slots");
     if (!lua_isnil(L, -1)) {
         lua_Number n = lua_tonumber(L, -1);
@@ -74,10 +76,10 @@ static void check_options(lua_State *L, limiter_opts_t *o) {
         o->dir = lua_tolstring(L, -1, &len);   /* anchored by the options table */
         if (strlen(o->dir) != len) luaL_error(L, "limiter option 'dir' must not contain NUL bytes");
     }
-    lua_pop(L, 3);
+    lua_pop(L, 4);
 }
 
-/* core.limiter(store [, {timeout=, slots=, dir=}]) → limiter | nil, message
+/* core.limiter(store [, {timeout=, slots=, dir=, lock_timeout=}]) → limiter | nil, message
  * store: "local", "process", "shm:NAME", "redis://[USER:PASSWORD@]HOST[:PORT][/DB]".
  * A malformed store or option raises; a store that cannot be opened (an shm file that
  * cannot be created, say) returns nil, message. Redis connects on the first take. */

@@ -169,6 +169,7 @@ typedef struct limiter_opts {
     double      timeout;        /* redis: connect and command timeout, seconds (1) */
     uint32_t    slots;          /* shm: table size when this call creates it (4096) */
     const char *dir;            /* shm: directory of the mapping ("/dev/shm") */
+    double      lock_timeout;   /* shm: longest wait for the lock, seconds (2) */
 } limiter_opts_t;
 
 typedef enum { LIMITER_OK = 0, LIMITER_EARG, LIMITER_EFAIL } limiter_status_t;
@@ -190,9 +191,10 @@ limiter_status_t limiter_redis_open(const char *url, const limiter_opts_t *o,
 
 #ifdef LIMITER_TEST_HOOKS
 /* Test hosts only (spec/c/, built by mk/limiter-tests.mk; never in the module): take
- * the shm store's lock and return holding it, so a test can kill the process inside
- * the critical section. */
-int limiter_shm_hold_lock(limiter_store_t *s, char *err);
+ * the shm store's lock and return holding it, so that a test can stop or kill the
+ * process inside the critical section; and give it back. */
+int  limiter_shm_hold_lock(limiter_store_t *s, char *err);
+void limiter_shm_release_lock(limiter_store_t *s);
 #endif
 
 #pragma GCC visibility pop
