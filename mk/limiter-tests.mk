@@ -21,7 +21,8 @@ $(BUILD)/spec/obj/limiter/%.o: src/limiter/%.c $(HDRS) mk/limiter-tests.mk
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DLIMITER_TEST_HOOKS -c $< -o $@
 
-# Threads, each with its own lua_State, sharing the `process` store. Links liblua itself (it is a host program, unlike the module).
+# Threads, each with its own lua_State, sharing the `process` store (and fork() while
+# they decide). Links liblua itself (it is a host program, unlike the module).
 $(BUILD)/spec/threads: spec/c/threads.c mk/limiter-tests.mk
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) $(LUA_CFLAGS) $< -o $@ $(LUA_LIBS) -lpthread -lm

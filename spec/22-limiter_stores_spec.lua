@@ -3,7 +3,8 @@
 -- (/work/notes/limiter-algorithm.md) on the local store's injected clock and on every
 -- store's own clock; bounds on every argument; replies that must not be trusted; files
 -- someone else made or changed (shm), values someone else wrote (redis); a lock held
--- by a stopped process; NUL bytes in names; the module's exported symbols.
+-- by a stopped process; NUL bytes in names; eviction in the process store; the
+-- module's exported symbols.
 local core = require "aliyun.live.core"
 local throttle = require "aliyun.live.throttle"
 local helpers = require "helpers"
@@ -547,6 +548,50 @@ describe("embedded NUL bytes", function()
     assert.has_error(function() core.limiter("shm:nul", { dir = "/tmp\0/x" }) end,
       "limiter option 'dir' must not contain NUL bytes")
     assert.is_nil(io.open(shm_file("nul")))
+  end)
+end)
+
+-------------------------------------------------------------- process eviction ---
+
+describe("process store with more live keys than it holds", function()
+  it("evicts the keys that expire soonest, with memory bounded", function()
+    local out, ok = child([[
+      local core = require "aliyun.live.core"
+      local lim = assert(core.limiter("process"))
+      local function rss()
+        return tonumber(io.open("/proc/self/status"):read("*a"):match("VmRSS:%s*(%d+)"))
+      end
+      -- low-rate keys: each stays live for 1000 s, with a window log
+      local function fill(a, b)
+        for i = a, b do
+          local w, o = lim:take("k" .. i, 1000, 0, 1, 1000, false)
+          if w ~= 0 then error(("key %d: %s %s"):format(i, tostring(w), tostring(o))) end
+        end
+      end
+      fill(1, 150000)                 -- three times what it holds
+      local r1 = rss()
+      fill(150001, 450000)            -- unbounded, this would be ~200 MB more
+      print("growth_kib", rss() - r1)
+      print("newest", select(2, lim:take("k450000", 1000, 0, 1, 1000, false)))
+      print("oldest", select(2, lim:take("k1", 1000, 0, 1, 1000, false)))
+    ]])
+    assert.is_true(ok, out)
+    local growth = tonumber(out:match("growth_kib\t(%-?%d+)"))
+    -- at most one more copy of the slot array (11 MB) kept by malloc after a rebuild
+    assert.is_true(growth ~= nil and growth < 16 * 1024, out)
+    assert.matches("newest\tdenied", out)                -- still remembered
+    assert.matches("oldest\tgranted", out)               -- evicted
+  end)
+
+  it("keeps a key that expires late over older ones that expire sooner", function()
+    local lim = core.limiter("local")
+    assert.equal(0, (lim:take("long", 1e6, 0, 0, 0, false, nil, 0)))
+    for i = 1, 60000 do
+      assert.equal(0, (lim:take("k" .. i, 1000, 0, 0, 0, false, nil, i * 1e-3)))
+    end
+    assert.equal("denied", select(2, lim:take("long", 1e6, 0, 0, 0, false, nil, 61)))
+    assert.equal("granted", select(2, lim:take("k1", 1000, 0, 0, 0, false, nil, 61)))
+    lim:close()
   end)
 end)
 

@@ -12,11 +12,20 @@
  *                  "before:after", the monotonic times around the call that got it
  *   reserve_clock  take(reserve=true) on the store's clock; a grant is
  *                  "before+wait:after+wait"
+ *   fork           the threads spin on take(reserve=false) while the main thread forks
+ *                  NGRANTS children one after the other; each child must decide once
+ *                  (on its own lua_State, made before the fork) within 5 s. Prints
+ *                  "F forks=<n> ok=<k>" and exits 1 at the first child that cannot.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -32,6 +41,11 @@ static const char chunk[] =
     "local fmt, out = string.format, {}\n"
     "local deadline = start + 60\n"
     "while core.monotonic() < start do end\n"
+    "if mode == 'fork' then\n"
+    "  local takes = 0\n"
+    "  while keep_going() do assert(lim:take(key, T, tau, N, W, false)); takes = takes + 1 end\n"
+    "  return tostring(takes)\n"
+    "end\n"
     "while #out < n do\n"
     "  local now = core.monotonic()\n"
     "  if now > deadline then error('no progress after 60 s') end\n"
@@ -57,6 +71,25 @@ typedef struct job {
     int         failed;
 } job_t;
 
+static volatile sig_atomic_t going = 1;
+static pthread_mutex_t going_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void pause_ms(long ms) {
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = ms % 1000 * 1000000L;
+    while (nanosleep(&ts, &ts) != 0) {}
+}
+
+static int keep_going(lua_State *L) {
+    int g;
+    pthread_mutex_lock(&going_lock);
+    g = going;
+    pthread_mutex_unlock(&going_lock);
+    lua_pushboolean(L, g);
+    return 1;
+}
+
 static void *run(void *arg) {
     job_t *j = arg;
     lua_State *L = luaL_newstate();
@@ -67,6 +100,7 @@ static void *run(void *arg) {
         return NULL;
     }
     luaL_openlibs(L);
+    lua_register(L, "keep_going", keep_going);
     if (luaL_loadbuffer(L, chunk, sizeof chunk - 1, "=threads") != 0) {
         j->failed = 1;
     } else {
@@ -88,7 +122,7 @@ static void *run(void *arg) {
     return NULL;
 }
 
-/* A lua_State on the main thread with `core` (and `lim`, a handle on STORE). */
+/* A lua_State on the main thread with `lim` (a handle on STORE) and `core`. */
 static lua_State *main_state(const char *cpath, const char *store) {
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
@@ -115,10 +149,40 @@ static double start_time(lua_State *L) {
     return t;
 }
 
+/* Fork n children while the threads decide; each child decides once on L. */
+static int forks(lua_State *L, const char *key, int n) {
+    int i, ok = 0, status;
+    for (i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("threads: fork");
+            break;
+        }
+        if (pid == 0) {
+            alarm(5);   /* a child stuck on a lock inherited held is killed */
+            lua_pushstring(L, key);
+            lua_setglobal(L, "KEY");
+            _exit(luaL_dostring(L, "return (assert(lim:take(KEY .. '/child', 1, 0, 0, 0, false)))") == 0 &&
+                  lua_type(L, -1) == LUA_TNUMBER ? 0 : 1);
+        }
+        if (waitpid(pid, &status, 0) != pid) break;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "threads: child %d of %d %s %d\n", i + 1, n,
+                    WIFSIGNALED(status) ? "killed by signal" : "exited with",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            break;
+        }
+        ok++;
+        pause_ms(2);
+    }
+    printf("F forks=%d ok=%d\n", n, ok);
+    return ok == n ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     pthread_t th[MAX_THREADS];
     job_t jobs[MAX_THREADS];
-    int i, nthreads, failed = 0;
+    int i, nthreads, failed = 0, fork_mode;
     double start;
     lua_State *L;
     if (argc != 11) {
@@ -130,6 +194,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "threads: NTHREADS must be 1 to %d\n", MAX_THREADS);
         return 2;
     }
+    fork_mode = strcmp(argv[6], "fork") == 0;
     if (!(L = main_state(argv[1], argv[2])) || !(start = start_time(L))) return 1;
     for (i = 0; i < nthreads; i++) {
         jobs[i].cpath = argv[1];
@@ -150,6 +215,13 @@ int main(int argc, char **argv) {
             failed = 1;
             break;
         }
+    }
+    if (fork_mode) {
+        pause_ms(700);   /* past the start line: the threads are deciding */
+        failed |= forks(L, argv[3], atoi(argv[5]));
+        pthread_mutex_lock(&going_lock);
+        going = 0;
+        pthread_mutex_unlock(&going_lock);
     }
     for (i = 0; i < nthreads; i++) {
         pthread_join(th[i], NULL);

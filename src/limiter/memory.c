@@ -1,8 +1,9 @@
 /* In-memory limiter stores: `local` (a table owned by one limiter object) and `process`
  * (one table for every lua_State and thread of the process, behind a mutex — the one
  * piece of C state the module shares process-wide). Both grow from 16 slots up to
- * MAP_MAX_SLOTS and drop expired keys before growing, so memory follows the number of
- * keys in use (slots of 168 bytes, plus a 520-byte window log for each key used with
+ * MAP_MAX_SLOTS, dropping expired keys before growing; at the cap they evict the keys
+ * whose state expires soonest. Memory follows the number of keys in use (at most
+ * MAP_MAX_SLOTS slots of 168 bytes, plus a 520-byte window log for each key used with
  * N > 0), never the number of calls. */
 #include <pthread.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 #include "limiter.h"
 
 #define MAP_MIN_SLOTS 16u
-#define MAP_MAX_SLOTS (1u << 16)   /* 49152 live keys before sweeping, 65535 at most */
+#define MAP_MAX_SLOTS (1u << 16)   /* at most 49152 live keys */
 
 typedef struct map {
     limiter_slot_t  *slots;        /* NULL until the first take */
@@ -33,19 +34,18 @@ static int oom(char *err) {
     return -1;
 }
 
-/* Below the cap the table is kept under 3/4 full (it grows instead); at the cap it
- * may fill up, sweeping expired keys first. */
+/* Kept under 3/4 full: probes stay short. */
 static void map_view(map_t *m, limiter_table_t *t) {
     t->slots = m->slots;
     t->n = m->n;
     t->counts = &m->counts;
-    t->sweep_at = m->n / 4 * 3;
-    t->max_filled = m->n < MAP_MAX_SLOTS ? t->sweep_at : m->n - 1;
+    t->sweep_at = t->max_filled = m->n / 4 * 3;
     t->cells = NULL;
     t->rings = m->rings;
 }
 
-/* Move the live keys into fresh arrays of n slots. */
+/* Move the live keys into fresh arrays of n slots (growth, or at the cap a rebuild
+ * that leaves no tombstones). */
 static int map_resize(map_t *m, uint32_t n, int64_t now, char *err) {
     map_t b;
     limiter_table_t to, from;
@@ -61,8 +61,7 @@ static int map_resize(map_t *m, uint32_t n, int64_t now, char *err) {
     if (m->slots) {
         map_view(&b, &to);
         map_view(m, &from);
-        /* Cannot fail: at most 3/4 of n live keys go into 2n slots. */
-        if (limiter_table_move(&to, &from, now) != 0) {
+        if (limiter_table_move(&to, &from, now) != 0) {   /* the callers make room first */
             free(b.slots);
             free(b.rings);
             snprintf(err, LIMITER_ERRLEN, "limiter: table rehash failed");
@@ -75,6 +74,40 @@ static int map_resize(map_t *m, uint32_t n, int64_t now, char *err) {
     return 0;
 }
 
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* At the cap with no expired key to drop: forget the keys whose state expires soonest
+ * (the least to lose), n/16 of them at once so that the O(n log n) pass is paid once
+ * per n/16 new keys, then rebuild without tombstones. */
+static int map_evict(map_t *m, int64_t now, char *err) {
+    limiter_table_t t;
+    uint32_t keep = m->n / 4 * 3 - m->n / 16, i, k = 0, lt = 0, ties;
+    int64_t *ex, thr;
+    map_view(m, &t);
+    limiter_table_sweep(&t, now);
+    if (m->counts.used > keep) {
+        uint32_t drop = m->counts.used - keep;
+        if (!(ex = malloc((size_t)m->counts.used * sizeof *ex))) return oom(err);
+        for (i = 0; i < m->n; i++)
+            if (m->slots[i].state == LIMITER_SLOT_USED) ex[k++] = m->slots[i].expires;
+        qsort(ex, k, sizeof *ex, cmp_i64);
+        thr = ex[drop - 1];
+        while (lt < drop && ex[lt] < thr) lt++;
+        ties = drop - lt;
+        free(ex);
+        for (i = 0; i < m->n; i++) {
+            limiter_slot_t *s = &m->slots[i];
+            if (s->state != LIMITER_SLOT_USED) continue;
+            if (s->expires < thr || (s->expires == thr && ties > 0 && ties--))
+                limiter_table_remove(&t, s->key, s->klen);
+        }
+    }
+    return map_resize(m, m->n, now, err);
+}
+
 static int map_take(map_t *m, const char *key, size_t klen, const limiter_req_t *r,
                     int64_t now, limiter_res_t *out, char *err) {
     limiter_table_t t;
@@ -85,11 +118,8 @@ static int map_take(map_t *m, const char *key, size_t klen, const limiter_req_t 
         rc = limiter_table_take(&t, key, klen, r, now, out);
         if (rc == 0) return 0;
         if (rc == -2) return oom(err);
-        if (m->n >= MAP_MAX_SLOTS) {
-            snprintf(err, LIMITER_ERRLEN, "limiter: too many keys (%u live)", m->counts.used);
-            return -1;
-        }
-        if (map_resize(m, m->n * 2, now, err) != 0) return -1;
+        rc = m->n < MAP_MAX_SLOTS ? map_resize(m, m->n * 2, now, err) : map_evict(m, now, err);
+        if (rc != 0) return -1;
     }
 }
 
@@ -157,6 +187,18 @@ static struct {
     map_t           map;
 } process = { PTHREAD_MUTEX_INITIALIZER, { NULL, NULL, 0, { 0, 0, 0 } } };
 
+/* fork() copies the lock in whatever state another thread left it: held across the
+ * fork, it is released on both sides, so the child can decide (and sees the table as
+ * it was at the fork). */
+static void fork_prepare(void) { pthread_mutex_lock(&process.lock); }
+static void fork_release(void) { pthread_mutex_unlock(&process.lock); }
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static int atfork_rc;
+static void register_atfork(void) {
+    atfork_rc = pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
 /* The clock is read inside the lock, so grants in lock order have ordered times; it is
  * always the store's own (an injected one would shift every sharer's time base). */
 static int process_take(limiter_store_t *s, const char *key, size_t klen,
@@ -184,8 +226,13 @@ static void process_close(limiter_store_t *s) { free(s); }
 static const limiter_ops_t process_ops = { process_take, process_reset, process_close };
 
 limiter_status_t limiter_process_open(limiter_store_t **out, char *err) {
-    limiter_store_t *s = calloc(1, sizeof *s);
-    if (!s) {
+    limiter_store_t *s;
+    pthread_once(&atfork_once, register_atfork);
+    if (atfork_rc != 0) {
+        snprintf(err, LIMITER_ERRLEN, "limiter: pthread_atfork failed");
+        return LIMITER_EFAIL;
+    }
+    if (!(s = calloc(1, sizeof *s))) {
         oom(err);
         return LIMITER_EFAIL;
     }
