@@ -4,15 +4,26 @@
  * and sets an expiry so that idle keys vanish.
  *
  * The connection is synchronous (hiredis), made on the first decision, with connect
- * and command timeouts. Any transport failure drops it (a reply may still be in
- * flight) and the next decision reconnects. Failures are returned as messages, never
- * raised; the password appears in none of them, nor in the store's name. */
+ * and command timeouts; a host name is resolved here first, within the same timeout
+ * (hiredis's blocking getaddrinfo is not covered by it). Any transport failure drops
+ * the connection (a reply may still be in flight), and so does a fork (the child
+ * must not read its parent's replies); the next decision reconnects. Failures are
+ * returned as messages, never raised; the password appears in none of them, nor in
+ * the store's name. */
+#define _GNU_SOURCE   /* getaddrinfo_a */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
@@ -74,6 +85,7 @@ static const char script[] =
 typedef struct redis_store {
     limiter_store_t base;
     redisContext   *c;            /* NULL: connect on the next decision */
+    pid_t           pid;          /* the process that made c (a child must not share it) */
     struct timeval  tv;
     int             port;
     long            db;
@@ -217,9 +229,130 @@ static int setup_command(redis_store_t *s, redisContext *c, const char *what, in
     return 0;
 }
 
+/* ---------------------------------------------------------------- resolving --- */
+
+#ifdef __GLIBC__
+/* A lookup glibc's resolver thread may still write to when we stopped waiting: kept
+ * (reachable) until it completes, then freed by a later resolve. */
+typedef struct lookup {
+    struct gaicb    cb;
+    struct addrinfo hints;
+    char            name[100];
+    struct lookup  *next;
+} lookup_t;
+
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+static lookup_t *abandoned;
+
+static void lookup_free(lookup_t *lk) {
+    if (lk->cb.ar_result) freeaddrinfo(lk->cb.ar_result);
+    free(lk);
+}
+
+static void reap(lookup_t *add) {
+    lookup_t **p, *done = NULL;
+    pthread_mutex_lock(&abandoned_lock);
+    for (p = &abandoned; *p; ) {
+        if (gai_error(&(*p)->cb) != EAI_INPROGRESS) {
+            lookup_t *d = *p;
+            *p = d->next;
+            d->next = done;
+            done = d;
+        } else {
+            p = &(*p)->next;
+        }
+    }
+    if (add) {
+        add->next = abandoned;
+        abandoned = add;
+    }
+    pthread_mutex_unlock(&abandoned_lock);
+    while (done) {
+        lookup_t *d = done;
+        done = d->next;
+        lookup_free(d);
+    }
+}
+
+/* The first address of s->host, as text, waiting at most the store's timeout. */
+static int lookup_name(redis_store_t *s, char *addr, size_t n, char *err) {
+    struct gaicb *list[1];
+    struct timespec now, end, left;
+    lookup_t *lk = calloc(1, sizeof *lk);
+    int rc;
+    reap(NULL);
+    if (!lk) {
+        fail(s, err, "resolve", "out of memory", 13);
+        return -1;
+    }
+    snprintf(lk->name, sizeof lk->name, "%s", s->host);
+    lk->hints.ai_socktype = SOCK_STREAM;
+    lk->cb.ar_name = lk->name;
+    lk->cb.ar_request = &lk->hints;
+    list[0] = &lk->cb;
+    if ((rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL)) != 0) {
+        free(lk);
+        fail(s, err, "resolve", gai_strerror(rc), strlen(gai_strerror(rc)));
+        return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += s->tv.tv_sec;
+    end.tv_nsec += (long)s->tv.tv_usec * 1000;
+    if (end.tv_nsec >= 1000000000L) { end.tv_sec++; end.tv_nsec -= 1000000000L; }
+    while ((rc = gai_error(&lk->cb)) == EAI_INPROGRESS) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left.tv_sec = end.tv_sec - now.tv_sec;
+        left.tv_nsec = end.tv_nsec - now.tv_nsec;
+        if (left.tv_nsec < 0) { left.tv_sec--; left.tv_nsec += 1000000000L; }
+        if (left.tv_sec < 0) break;
+        gai_suspend((const struct gaicb *const *)list, 1, &left);
+    }
+    if (rc == EAI_INPROGRESS && gai_cancel(&lk->cb) != EAI_CANCELED) {
+        reap(lk);   /* still running: not ours to free yet */
+        fail(s, err, "resolve", "timed out", 9);
+        return -1;
+    }
+    rc = gai_error(&lk->cb);
+    if (rc != 0 || !lk->cb.ar_result) {
+        const char *m = rc == EAI_CANCELED ? "timed out" : gai_strerror(rc);
+        lookup_free(lk);
+        fail(s, err, "resolve", m, strlen(m));
+        return -1;
+    }
+    rc = lk->cb.ar_result->ai_family == AF_INET6
+        ? inet_ntop(AF_INET6, &((struct sockaddr_in6 *)lk->cb.ar_result->ai_addr)->sin6_addr, addr, (socklen_t)n) != NULL
+        : inet_ntop(AF_INET, &((struct sockaddr_in *)lk->cb.ar_result->ai_addr)->sin_addr, addr, (socklen_t)n) != NULL;
+    lookup_free(lk);
+    if (!rc) {
+        fail(s, err, "resolve", "no usable address", 17);
+        return -1;
+    }
+    return 0;
+}
+#endif
+
+/* The address to connect to: s->host itself when it is one. */
+static int resolve(redis_store_t *s, char *addr, size_t n, char *err) {
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, s->host, bin) == 1 || inet_pton(AF_INET6, s->host, bin) == 1) {
+        snprintf(addr, n, "%s", s->host);
+        return 0;
+    }
+#ifdef __GLIBC__
+    return lookup_name(s, addr, n, err);
+#else
+    (void)err;   /* hiredis resolves it, blocking, outside its timeout */
+    snprintf(addr, n, "%s", s->host);
+    return 0;
+#endif
+}
+
 static int connect_now(redis_store_t *s, char *err) {
-    redisContext *c = redisConnectWithTimeout(s->host, s->port, s->tv);
+    char addr[sizeof s->host];   /* a numeric host, or INET6_ADDRSTRLEN */
+    redisContext *c;
     char db[16];
+    if (resolve(s, addr, sizeof addr, err) != 0) return -1;
+    c = redisConnectWithTimeout(addr, s->port, s->tv);
     if (!c || c->err) {
         context_error(s, c, "connect", err);
         if (c) redisFree(c);
@@ -247,6 +380,7 @@ static int connect_now(redis_store_t *s, char *err) {
         }
     }
     s->c = c;
+    s->pid = getpid();
     return 0;
 }
 
@@ -256,6 +390,13 @@ static int connect_now(redis_store_t *s, char *err) {
  * stricter than asked). */
 static void us_arg(char *buf, int64_t ns, int up) {
     snprintf(buf, 24, "%lld", (long long)(up ? (ns + 999) / 1000 : ns / 1000));
+}
+
+/* A fork()ed child must not talk on its parent's connection: the replies would go to
+ * whichever process reads first. */
+static int ready(redis_store_t *s, char *err) {
+    if (s->c && s->pid != getpid()) drop(s);
+    return s->c || connect_now(s, err) == 0 ? 0 : -1;
 }
 
 static int redis_take(limiter_store_t *base, const char *key, size_t klen,
@@ -281,7 +422,7 @@ static int redis_take(limiter_store_t *base, const char *key, size_t klen,
     for (i = 0; i < 10; i++)   /* the key is binary and not NUL-terminated */
         argl[i] = i == 3 ? sizeof REDIS_KEY_PREFIX - 1 + klen : strlen(argv[i]);
 
-    if (!s->c && connect_now(s, err) != 0) return -1;
+    if (ready(s, err) != 0) return -1;
     for (attempt = 0; ; attempt++) {
         rep = redisCommandArgv(s->c, 10, argv, argl);
         if (!rep) {
@@ -329,7 +470,7 @@ static int redis_reset(limiter_store_t *base, const char *key, size_t klen, char
     redisReply *rep;
     memcpy(k, REDIS_KEY_PREFIX, sizeof REDIS_KEY_PREFIX - 1);
     memcpy(k + sizeof REDIS_KEY_PREFIX - 1, key, klen);
-    if (!s->c && connect_now(s, err) != 0) return -1;
+    if (ready(s, err) != 0) return -1;
     if (!(rep = redisCommandArgv(s->c, 2, argv, argl))) {
         context_error(s, s->c, "DEL", err);
         drop(s);
