@@ -81,6 +81,22 @@ describe("rockspec", function()
     os.execute("rm -rf " .. q(dest))
   end)
 
+  it("builds without hiredis when asked, and the redis:// store then says so", function()
+    local build = ("%s/noredis-%d"):format(TMP, math.random(1e6))
+    local out, ok = helpers.run(("cd %s && make -s REDIS=0 BUILD=%s 2>&1"):format(q(root), q(build)))
+    assert.is_true(ok, out)
+    out = helpers.run(("nm -u %s/aliyun/live/core.so | grep -c redis"):format(q(build)))
+    assert.equal("0", out:match("%d+"))             -- hiredis is not even linked
+    out, ok = helpers.run(("LUA_PATH='%s/lua/?.lua;;' LUA_CPATH='%s/?.so;;' %s -e %s 2>&1"):format(
+      root, build, helpers.lua, q([[
+        local lim, err = require("aliyun.live").limiter { store = "redis://127.0.0.1:6379" }
+        print(lim, err.code, err.message)
+      ]])))
+    assert.is_true(ok, out)
+    assert.matches("nil\tSDK%.LimiterUnavailable\t.*built without hiredis", out)
+    os.execute("rm -rf " .. q(build))
+  end)
+
   it("luarocks make builds out of the source tree a module and a command that work", function()
     local dir = copy_tree()
     local tree = dir .. "-rocks"

@@ -35,41 +35,66 @@ static const char *check_key(lua_State *L, int i, size_t *len) {
     return k;
 }
 
-/* core.limiter(store [, {timeout=, slots=, dir=}]) → limiter | nil, message
+/* Options are checked here, at the boundary, before any number is converted. */
+static double opt_seconds(lua_State *L, const char *name) {
+    lua_Number x;
+    if (lua_type(L, -1) != LUA_TNUMBER || !((x = lua_tonumber(L, -1)) > 0 && x <= 3600))
+        luaL_error(L, "limiter option '%s' must be a number of seconds above 0 and at most 3600",
+                   name);
+    return (double)lua_tonumber(L, -1);
+}
+
+static void check_options(lua_State *L, limiter_opts_t *o) {
+    static const char *const known[] = { "timeout", "slots", "dir", "lock_timeout", NULL };
+    int i;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        for (i = 0; k && known[i] && strcmp(k, known[i]) != 0; i++) {}
+        if (!k || !known[i])
+            luaL_error(L, "unknown limiter option %s", k ? lua_pushfstring(L, "'%s'", k)
+                                                         : luaL_typename(L, -2));
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, 2, "timeout");
+    if (!lua_isnil(L, -1)) o->timeout = opt_seconds(L, "timeout");
+    lua_getfield(L, 2, "lock_timeout");
+    if (!lua_isnil(L, -1)) o->lock_timeout = opt_seconds(L, "lock_timeout");
+    lua_getfield(L, 2, "slots");
+    if (!lua_isnil(L, -1)) {
+        lua_Number n = lua_tonumber(L, -1);
+        if (lua_type(L, -1) != LUA_TNUMBER || !(n >= 1 && n <= 4294967295.0) || n != floor(n))
+            luaL_error(L, "limiter option 'slots' must be a positive integer");
+        o->slots = (uint32_t)n;
+    }
+    lua_getfield(L, 2, "dir");
+    if (!lua_isnil(L, -1)) {
+        size_t len;
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "limiter option 'dir' must be a string");
+        o->dir = lua_tolstring(L, -1, &len);   /* anchored by the options table */
+        if (strlen(o->dir) != len) luaL_error(L, "limiter option 'dir' must not contain NUL bytes");
+    }
+    lua_pop(L, 4);
+}
+
+/* core.limiter(store [, {timeout=, slots=, dir=, lock_timeout=}]) → limiter | nil, message
  * store: "local", "process", "shm:NAME", "redis://[USER:PASSWORD@]HOST[:PORT][/DB]".
  * A malformed store or option raises; a store that cannot be opened (an shm file that
  * cannot be created, say) returns nil, message. Redis connects on the first take. */
 static int lim_new(lua_State *L) {
-    const char *spec = luaL_checkstring(L, 1);
+    size_t len;
+    const char *spec = luaL_checklstring(L, 1, &len);
     limiter_opts_t o;
     char err[LIMITER_ERRLEN];
     limiter_status_t st;
     lim_t *l;
 
+    /* C would stop at the NUL: "shm:a\0b" must not open shm:a. */
+    if (strlen(spec) != len) return luaL_argerror(L, 1, "store must not contain NUL bytes");
     memset(&o, 0, sizeof o);
-    if (!lua_isnoneornil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TTABLE);
-        lua_getfield(L, 2, "timeout");
-        if (!lua_isnil(L, -1)) {
-            if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0))
-                return luaL_error(L, "limiter option 'timeout' must be a positive number");
-            o.timeout = lua_tonumber(L, -1);
-        }
-        lua_getfield(L, 2, "slots");
-        if (!lua_isnil(L, -1)) {
-            lua_Number n = lua_tonumber(L, -1);
-            if (lua_type(L, -1) != LUA_TNUMBER || !(n >= 1 && n <= 4294967295.0) || n != floor(n))
-                return luaL_error(L, "limiter option 'slots' must be a positive integer");
-            o.slots = (uint32_t)n;
-        }
-        lua_getfield(L, 2, "dir");
-        if (!lua_isnil(L, -1)) {
-            if (lua_type(L, -1) != LUA_TSTRING)
-                return luaL_error(L, "limiter option 'dir' must be a string");
-            o.dir = lua_tostring(L, -1);   /* anchored by the options table */
-        }
-        lua_pop(L, 3);
-    }
+    if (!lua_isnoneornil(L, 2)) check_options(L, &o);
 
     /* Userdata first, store after: a raised error can never leak it. */
     l = lua_newuserdata(L, sizeof *l);
@@ -85,42 +110,70 @@ static int lim_new(lua_State *L) {
     return 1;
 }
 
-/* Seconds → nanoseconds for a span checked to be within [0, 1e9] s (no cast of an
- * unchecked float). */
-static int64_t span_ns(lua_State *L, int arg, lua_Number v) {
-    if (!(v >= 0 && v <= 1e9)) luaL_argerror(L, arg, "must be between 0 and 1e9 seconds");
-    return (int64_t)ceil(v * 1e9);
+/* A span in seconds → ns, in [0, 1e9] s (so the product is at most 1e18: no cast of an
+ * unchecked float). Intervals and windows round up, tolerances down: never laxer; by
+ * whole ns, ignoring the float error of seconds (33333334 ns is 0.033333334 s, whose
+ * product with 1e9 is a hair above). */
+static int64_t check_span(lua_State *L, int i, const char *name, int up) {
+    lua_Number x = luaL_checknumber(L, i);
+    if (!(x >= 0 && x <= 1e9))
+        luaL_argerror(L, i, lua_pushfstring(L, "%s must be between 0 and 1e9 seconds", name));
+    x = up ? ceil(x * 1e9 - 1e-3) : floor(x * 1e9 + 1e-3);
+    return x < 0 ? 0 : (int64_t)x;
 }
 
+static const char *const outcomes[] = { "granted", "denied", "too_long" };
+
 /* lim:take(key, interval, tau, count, window, reserve [, max_wait [, now]])
- *   → wait, "granted" | "denied" | "too_long"   (seconds)
- *   → nil, message                              the store failed
- * now (seconds on the caller's clock) is for the private "local" store only. */
+ *   → wait, outcome      outcome "granted" (a slot is taken: now when wait is 0, else
+ *                        reserved that far ahead), "denied" (reserve off: nothing taken,
+ *                        the slot is `wait` away) or "too_long" (the wait passes
+ *                        max_wait: nothing taken)
+ *   → nil, message       the store failed, or answered something impossible
+ * Seconds throughout: interval T > 0, tolerance tau >= 0, at most `count` (0..64, 0 = no
+ * such rule) grants in any `window`; max_wait nil or negative = none. `now` replaces
+ * the clock of the `local` store only (any other store raises: its table is shared). */
 static int lim_take(lua_State *L) {
     limiter_store_t *s = check_store(L);
     size_t klen;
     const char *key = check_key(L, 2, &klen);
+    lua_Number n;
     limiter_req_t req;
     limiter_res_t res;
+    const char *bad;
     char err[LIMITER_ERRLEN];
-    static const char *const outcome[] = { "granted", "denied", "too_long" };
 
-    req.interval_ns = span_ns(L, 3, luaL_checknumber(L, 3));
+    n = luaL_checknumber(L, 3);
+    if (!(n > 0 && n <= 1e9)) return luaL_argerror(L, 3, "interval must be above 0 and at most 1e9 seconds");
+    req.interval_ns = check_span(L, 3, "interval", 1);
     if (req.interval_ns < 1) req.interval_ns = 1;
-    req.tau_ns = span_ns(L, 4, luaL_checknumber(L, 4));
-    (void)luaL_checkinteger(L, 5);
-    (void)luaL_checknumber(L, 6);
+    req.tau_ns = check_span(L, 4, "tau", 0);
+    n = luaL_checknumber(L, 5);
+    if (!(n >= 0 && n <= LIMITER_COUNT_MAX) || n != floor(n))
+        return luaL_argerror(L, 5, "count must be an integer from 0 to 64");
+    req.count = (int)n;
+    req.window_ns = check_span(L, 6, "window", 1);
+    if (req.count > 0 && req.window_ns < 1)
+        return luaL_argerror(L, 6, "window must be above 0 when count is");
     luaL_checktype(L, 7, LUA_TBOOLEAN);
     req.reserve = lua_toboolean(L, 7);
-    req.max_wait_ns = lua_isnoneornil(L, 8) ? -1 : span_ns(L, 8, luaL_checknumber(L, 8));
+    req.max_wait_ns = -1;
+    if (!lua_isnoneornil(L, 8)) {
+        n = luaL_checknumber(L, 8);
+        if (n != n) return luaL_argerror(L, 8, "max_wait must be a number, not NaN");
+        /* No decision waits WAIT_MAX: a longer max_wait is the same as none. */
+        if (n >= 0 && n < (double)LIMITER_WAIT_MAX / 1e9) req.max_wait_ns = (int64_t)floor(n * 1e9);
+    }
     req.now_ns = LIMITER_NOW_STORE;
     if (!lua_isnoneornil(L, 9)) {
-        lua_Number n = luaL_checknumber(L, 9);
-        if (strcmp(s->name, "local") != 0)
-            return luaL_argerror(L, 9, "an injected clock is for the \"local\" store only");
+        if (!s->injectable)
+            return luaL_argerror(L, 9, "now is only accepted by the local store (a shared "
+                                       "table must keep one clock)");
+        n = luaL_checknumber(L, 9);
         if (!(n >= -1e9 && n <= 1e9)) return luaL_argerror(L, 9, "now must be between -1e9 and 1e9 seconds");
         req.now_ns = (int64_t)floor(n * 1e9 + 0.5);
     }
+
     /* The store never calls back into Lua and has released its lock when it returns:
      * nothing below can raise while a lock is held. */
     if (s->ops->take(s, key, klen, &req, &res, err) != 0) {
@@ -128,8 +181,13 @@ static int lim_take(lua_State *L) {
         lua_pushstring(L, err);
         return 2;
     }
+    if ((bad = limiter_check_reply(&req, &res)) != NULL) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: nonsense reply (%s), not trusted", s->name, bad);
+        return 2;
+    }
     lua_pushnumber(L, (lua_Number)res.wait_ns / 1e9);
-    lua_pushstring(L, outcome[res.outcome]);
+    lua_pushstring(L, outcomes[res.outcome]);
     return 2;
 }
 

@@ -1,18 +1,29 @@
-/* Limiter store `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`: the TATs of a whole fleet
+/* Limiter store `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`: the state of a whole fleet
  * in one Redis. Each decision is one server-side script (atomic on the server) that
  * reads the server's TIME, so hosts whose clocks disagree still agree on the spacing,
  * and sets an expiry so that idle keys vanish.
  *
  * The connection is synchronous (hiredis), made on the first decision, with connect
- * and command timeouts. Any transport failure drops it (a reply may still be in
- * flight) and the next decision reconnects. Failures are returned as messages, never
- * raised; the password appears in none of them, nor in the store's name. */
+ * and command timeouts; a host name is resolved here first, within the same timeout
+ * (hiredis's blocking getaddrinfo is not covered by it). Any transport failure drops
+ * the connection (a reply may still be in flight), and so does a fork (the child
+ * must not read its parent's replies); the next decision reconnects. Failures are
+ * returned as messages, never raised; the password appears in none of them, nor in
+ * the store's name. */
+#define _GNU_SOURCE   /* getaddrinfo_a */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
@@ -23,32 +34,58 @@
 #define REDIS_DEFAULT_PORT 6379
 #define REDIS_DEFAULT_TIMEOUT 1.0
 
-/* GCRA in microseconds (TIME's resolution; µs since the epoch fit a double exactly).
- * ARGV: interval, tau, reserve (0/1), max_wait (-1: none). Returns {wait, outcome}
- * with outcome 0 granted, 1 denied, 2 too long — limiter_outcome_t's values. The TAT
- * is written with %.0f because Lua 5.1 would print it in 14 significant digits. */
+/* The decision of limiter.h in microseconds (TIME's resolution; µs since the epoch, and
+ * every sum below, stay exact in a double). ARGV: T, tau, N, W, reserve (0/1), max_wait
+ * (-1: none). Returns {wait, outcome}, outcome 0 granted, 1 denied, 2 too long
+ * (limiter_outcome_t's values). The key's state is one string: a format byte (2), the
+ * TAT, then up to 64 grant times, oldest first, each a little-endian double; only the
+ * three a decision needs are decoded (the rest is moved as bytes). A value that is not
+ * that, or whose TAT, newest or N-th newest grant is out of range or out of order
+ * (another type, an older format, garbage such as "1e300"), is treated as absent and
+ * replaced at the next grant: only this script writes the key. It expires when its
+ * state is forgettable: max(TAT, newest grant + W). */
 static const char script[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
-    "local interval = tonumber(ARGV[1])\n"
-    "local tau = tonumber(ARGV[2])\n"
-    "local reserve = ARGV[3] == '1'\n"
-    "local max_wait = tonumber(ARGV[4])\n"
+    "local T, tau = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local N, W = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    "local reserve, max_wait = ARGV[5] == '1', tonumber(ARGV[6])\n"
+    "local MAX, KEEP = 4e15, 64\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-    "local tat = tonumber(redis.call('GET', KEYS[1])) or now\n"
-    "if tat < now then tat = now end\n"
-    "local wait = tat - tau - now\n"
-    "if wait < 0 then wait = 0 end\n"
+    "local function good(x) return x >= 0 and x <= MAX and x == math.floor(x) end\n"
+    "local tat, stored, ring, last, nth = nil, 0, ''\n"
+    "local v = redis.pcall('GET', KEYS[1])\n"
+    "if type(v) == 'string' and #v >= 9 and #v <= 9 + 8 * KEEP and (#v - 9) % 8 == 0\n"
+    "   and v:byte(1) == 2 then\n"
+    "  tat, stored, ring = struct.unpack('<d', v, 2), (#v - 9) / 8, v:sub(10)\n"
+    "  if stored > 0 then last = struct.unpack('<d', ring, 8 * stored - 7) end\n"
+    "  if N > 0 and stored >= N then nth = struct.unpack('<d', ring, 8 * (stored - N) + 1) end\n"
+    "  if not (good(tat) and (not last or good(last)) and (not nth or (good(nth) and nth <= last))) then\n"
+    "    tat, stored, ring, last, nth = nil, 0, '', nil, nil\n"
+    "  end\n"
+    "end\n"
+    "local t0 = now\n"
+    "if tat and tat - tau > t0 then t0 = tat - tau end\n"
+    "if last and last > t0 then t0 = last end\n"
+    "if nth and nth + W > t0 then t0 = nth + W end\n"
+    "if t0 > MAX then t0 = MAX end\n"
+    "local wait = t0 - now\n"
     "if wait > 0 and max_wait >= 0 and wait > max_wait then return {wait, 2} end\n"
     "if wait > 0 and not reserve then return {wait, 1} end\n"
-    "tat = tat + interval\n"
-    "redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX',\n"
-    "           math.floor((tat - now) / 1000) + 1)\n"
+    "local nt = ((tat and tat > t0) and tat or t0) + T\n"
+    "if nt > MAX then nt = MAX end\n"
+    "ring = ring .. struct.pack('<d', t0)\n"
+    "if stored >= KEEP then ring = ring:sub(9) end\n"
+    "local exp = nt\n"
+    "if N > 0 and t0 + W > exp then exp = t0 + W end\n"
+    "redis.call('SET', KEYS[1], struct.pack('<Bd', 2, nt) .. ring, 'PX',\n"
+    "           math.ceil((exp - now) / 1000))\n"
     "return {wait, 0}\n";
 
 typedef struct redis_store {
     limiter_store_t base;
     redisContext   *c;            /* NULL: connect on the next decision */
+    pid_t           pid;          /* the process that made c (a child must not share it) */
     struct timeval  tv;
     int             port;
     long            db;
@@ -192,9 +229,130 @@ static int setup_command(redis_store_t *s, redisContext *c, const char *what, in
     return 0;
 }
 
+/* ---------------------------------------------------------------- resolving --- */
+
+#ifdef __GLIBC__
+/* A lookup glibc's resolver thread may still write to when we stopped waiting: kept
+ * (reachable) until it completes, then freed by a later resolve. */
+typedef struct lookup {
+    struct gaicb    cb;
+    struct addrinfo hints;
+    char            name[100];
+    struct lookup  *next;
+} lookup_t;
+
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+static lookup_t *abandoned;
+
+static void lookup_free(lookup_t *lk) {
+    if (lk->cb.ar_result) freeaddrinfo(lk->cb.ar_result);
+    free(lk);
+}
+
+static void reap(lookup_t *add) {
+    lookup_t **p, *done = NULL;
+    pthread_mutex_lock(&abandoned_lock);
+    for (p = &abandoned; *p; ) {
+        if (gai_error(&(*p)->cb) != EAI_INPROGRESS) {
+            lookup_t *d = *p;
+            *p = d->next;
+            d->next = done;
+            done = d;
+        } else {
+            p = &(*p)->next;
+        }
+    }
+    if (add) {
+        add->next = abandoned;
+        abandoned = add;
+    }
+    pthread_mutex_unlock(&abandoned_lock);
+    while (done) {
+        lookup_t *d = done;
+        done = d->next;
+        lookup_free(d);
+    }
+}
+
+/* The first address of s->host, as text, waiting at most the store's timeout. */
+static int lookup_name(redis_store_t *s, char *addr, size_t n, char *err) {
+    struct gaicb *list[1];
+    struct timespec now, end, left;
+    lookup_t *lk = calloc(1, sizeof *lk);
+    int rc;
+    reap(NULL);
+    if (!lk) {
+        fail(s, err, "resolve", "out of memory", 13);
+        return -1;
+    }
+    snprintf(lk->name, sizeof lk->name, "%s", s->host);
+    lk->hints.ai_socktype = SOCK_STREAM;
+    lk->cb.ar_name = lk->name;
+    lk->cb.ar_request = &lk->hints;
+    list[0] = &lk->cb;
+    if ((rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL)) != 0) {
+        free(lk);
+        fail(s, err, "resolve", gai_strerror(rc), strlen(gai_strerror(rc)));
+        return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += s->tv.tv_sec;
+    end.tv_nsec += (long)s->tv.tv_usec * 1000;
+    if (end.tv_nsec >= 1000000000L) { end.tv_sec++; end.tv_nsec -= 1000000000L; }
+    while ((rc = gai_error(&lk->cb)) == EAI_INPROGRESS) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left.tv_sec = end.tv_sec - now.tv_sec;
+        left.tv_nsec = end.tv_nsec - now.tv_nsec;
+        if (left.tv_nsec < 0) { left.tv_sec--; left.tv_nsec += 1000000000L; }
+        if (left.tv_sec < 0) break;
+        gai_suspend((const struct gaicb *const *)list, 1, &left);
+    }
+    if (rc == EAI_INPROGRESS && gai_cancel(&lk->cb) != EAI_CANCELED) {
+        reap(lk);   /* still running: not ours to free yet */
+        fail(s, err, "resolve", "timed out", 9);
+        return -1;
+    }
+    rc = gai_error(&lk->cb);
+    if (rc != 0 || !lk->cb.ar_result) {
+        const char *m = rc == EAI_CANCELED ? "timed out" : gai_strerror(rc);
+        lookup_free(lk);
+        fail(s, err, "resolve", m, strlen(m));
+        return -1;
+    }
+    rc = lk->cb.ar_result->ai_family == AF_INET6
+        ? inet_ntop(AF_INET6, &((struct sockaddr_in6 *)lk->cb.ar_result->ai_addr)->sin6_addr, addr, (socklen_t)n) != NULL
+        : inet_ntop(AF_INET, &((struct sockaddr_in *)lk->cb.ar_result->ai_addr)->sin_addr, addr, (socklen_t)n) != NULL;
+    lookup_free(lk);
+    if (!rc) {
+        fail(s, err, "resolve", "no usable address", 17);
+        return -1;
+    }
+    return 0;
+}
+#endif
+
+/* The address to connect to: s->host itself when it is one. */
+static int resolve(redis_store_t *s, char *addr, size_t n, char *err) {
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, s->host, bin) == 1 || inet_pton(AF_INET6, s->host, bin) == 1) {
+        snprintf(addr, n, "%s", s->host);
+        return 0;
+    }
+#ifdef __GLIBC__
+    return lookup_name(s, addr, n, err);
+#else
+    (void)err;   /* hiredis resolves it, blocking, outside its timeout */
+    snprintf(addr, n, "%s", s->host);
+    return 0;
+#endif
+}
+
 static int connect_now(redis_store_t *s, char *err) {
-    redisContext *c = redisConnectWithTimeout(s->host, s->port, s->tv);
+    char addr[sizeof s->host];   /* a numeric host, or INET6_ADDRSTRLEN */
+    redisContext *c;
     char db[16];
+    if (resolve(s, addr, sizeof addr, err) != 0) return -1;
+    c = redisConnectWithTimeout(addr, s->port, s->tv);
     if (!c || c->err) {
         context_error(s, c, "connect", err);
         if (c) redisFree(c);
@@ -222,35 +380,51 @@ static int connect_now(redis_store_t *s, char *err) {
         }
     }
     s->c = c;
+    s->pid = getpid();
     return 0;
 }
 
 /* ---------------------------------------------------------------- the ops --- */
 
+/* µs: the interval and window rounded up, tolerance and max_wait rounded down (all
+ * stricter than asked). */
+static void us_arg(char *buf, int64_t ns, int up) {
+    snprintf(buf, 24, "%lld", (long long)(up ? (ns + 999) / 1000 : ns / 1000));
+}
+
+/* A fork()ed child must not talk on its parent's connection: the replies would go to
+ * whichever process reads first. */
+static int ready(redis_store_t *s, char *err) {
+    if (s->c && s->pid != getpid()) drop(s);
+    return s->c || connect_now(s, err) == 0 ? 0 : -1;
+}
+
 static int redis_take(limiter_store_t *base, const char *key, size_t klen,
                       const limiter_req_t *r, limiter_res_t *out, char *err) {
     redis_store_t *s = (redis_store_t *)base;
-    char k[sizeof REDIS_KEY_PREFIX + LIMITER_KEY_MAX], a1[24], a2[24], a4[24];
-    const char *argv[8];
-    size_t argl[8];
-    redisReply *rep;
+    char k[sizeof REDIS_KEY_PREFIX + LIMITER_KEY_MAX], a[6][24];
+    const char *argv[10];
+    size_t argl[10];
+    redisReply *rep, *w, *o;
     int i, attempt;
-    long long wait_us, outcome;
 
     memcpy(k, REDIS_KEY_PREFIX, sizeof REDIS_KEY_PREFIX - 1);
     memcpy(k + sizeof REDIS_KEY_PREFIX - 1, key, klen);
-    /* µs: the interval rounded up, tolerance and max_wait rounded down (all stricter). */
-    snprintf(a1, sizeof a1, "%lld", (long long)((r->interval_ns + 999) / 1000));
-    snprintf(a2, sizeof a2, "%lld", (long long)(r->tau_ns / 1000));
-    snprintf(a4, sizeof a4, "%lld", r->max_wait_ns < 0 ? -1LL : (long long)(r->max_wait_ns / 1000));
-    argv[0] = "EVALSHA"; argv[1] = s->sha; argv[2] = "1";
-    argv[3] = k; argv[4] = a1; argv[5] = a2; argv[6] = r->reserve ? "1" : "0"; argv[7] = a4;
-    for (i = 0; i < 8; i++)   /* the key is binary and not NUL-terminated */
+    us_arg(a[0], r->interval_ns, 1);
+    us_arg(a[1], r->tau_ns, 0);
+    snprintf(a[2], 24, "%d", r->count);
+    us_arg(a[3], r->window_ns, 1);
+    snprintf(a[4], 24, "%d", r->reserve ? 1 : 0);
+    if (r->max_wait_ns < 0) snprintf(a[5], 24, "-1");
+    else us_arg(a[5], r->max_wait_ns, 0);
+    argv[0] = "EVALSHA"; argv[1] = s->sha; argv[2] = "1"; argv[3] = k;
+    for (i = 0; i < 6; i++) argv[4 + i] = a[i];
+    for (i = 0; i < 10; i++)   /* the key is binary and not NUL-terminated */
         argl[i] = i == 3 ? sizeof REDIS_KEY_PREFIX - 1 + klen : strlen(argv[i]);
 
-    if (!s->c && connect_now(s, err) != 0) return -1;
+    if (ready(s, err) != 0) return -1;
     for (attempt = 0; ; attempt++) {
-        rep = redisCommandArgv(s->c, 8, argv, argl);
+        rep = redisCommandArgv(s->c, 10, argv, argl);
         if (!rep) {
             context_error(s, s->c, "script", err);
             drop(s);
@@ -271,19 +445,20 @@ static int redis_take(limiter_store_t *base, const char *key, size_t klen,
         freeReplyObject(rep);
         return -1;
     }
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-        rep->element[0]->type != REDIS_REPLY_INTEGER ||
-        rep->element[1]->type != REDIS_REPLY_INTEGER ||
-        rep->element[1]->integer < 0 || rep->element[1]->integer > 2) {
-        fail(s, err, "", "unexpected reply to the limiter script", 38);
+    /* Trust nothing: a wait outside what any decision can produce (a server that is
+     * not Redis, a proxy, a tampered script cache) is a failure, not a wait. */
+    w = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 ? rep->element[0] : NULL;
+    o = w ? rep->element[1] : NULL;
+    if (!w || w->type != REDIS_REPLY_INTEGER || o->type != REDIS_REPLY_INTEGER ||
+        o->integer < 0 || o->integer > 2 || w->integer < 0 ||
+        w->integer > LIMITER_WAIT_MAX / 1000) {
+        fail(s, err, "", "nonsense reply to the limiter script", 36);
         freeReplyObject(rep);
         return -1;
     }
-    wait_us = rep->element[0]->integer;
-    outcome = rep->element[1]->integer;
+    out->wait_ns = (int64_t)w->integer * 1000;
+    out->outcome = (limiter_outcome_t)o->integer;
     freeReplyObject(rep);
-    out->wait_ns = wait_us > 0 ? (int64_t)wait_us * 1000 : 0;
-    out->outcome = (limiter_outcome_t)outcome;
     return 0;
 }
 
@@ -295,7 +470,7 @@ static int redis_reset(limiter_store_t *base, const char *key, size_t klen, char
     redisReply *rep;
     memcpy(k, REDIS_KEY_PREFIX, sizeof REDIS_KEY_PREFIX - 1);
     memcpy(k + sizeof REDIS_KEY_PREFIX - 1, key, klen);
-    if (!s->c && connect_now(s, err) != 0) return -1;
+    if (ready(s, err) != 0) return -1;
     if (!(rep = redisCommandArgv(s->c, 2, argv, argl))) {
         context_error(s, s->c, "DEL", err);
         drop(s);

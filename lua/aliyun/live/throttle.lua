@@ -36,6 +36,8 @@ Options (unknown names raise; a wrong type or range raises naming the option):
   adaptive    follow feedback() (true)
   timeout     Redis connect and command timeout in seconds (1)
   slots       shm table size in keys when the store is created (4096)
+  lock_timeout  shm: the longest wait for a holder of the lock (2 s; a stopped process
+              holding it then gives SDK.LimiterUnavailable instead of a hang)
 
 Adaptive rate (AIMD, per key, kept in this object): feedback(key, "throttled") cuts
 the key's rate by 15 % (throttles within a second of a cut count as one: they answer
@@ -61,13 +63,14 @@ local DECREASE = 0.85         -- multiplicative decrease on "throttled"
 local INCREASE = 0.5          -- requests/s added per second of successes
 local HOLD = 1.0              -- seconds after a cut during which throttles count as one
 local STORE_RETRY = 1.0       -- seconds on the local fallback before retrying the store
-local SEND_TOLERANCE = 0      -- s: how early a send-time try may take its slot (0.05 once every store keeps the window log)
+local SEND_TOLERANCE = 0.05   -- s: how early a send-time try may take its slot
 local MAX_WINDOW = 64         -- grants a store logs per key
 
 local TYPES = {
   rate = "number", burst = "number", store = "string", guard = "number",
   fail_open = "boolean", on_warning = "function", sleep = "function",
   clock = "function", adaptive = "boolean", timeout = "number", slots = "number",
+  lock_timeout = "number",
 }
 
 local function unavailable(msg)
@@ -94,7 +97,8 @@ local function open_store(spec, opts)
     if not ok then return nil, "the ngx: store needs nginx's Lua module" end
     return ngx_store.new(spec:sub(5))
   end
-  return core.limiter(spec, { timeout = opts.timeout, slots = opts.slots })
+  return core.limiter(spec, { timeout = opts.timeout, slots = opts.slots,
+                              lock_timeout = opts.lock_timeout })
 end
 
 --- throttle.limiter(opts) → limiter | nil, err
@@ -116,6 +120,9 @@ function _M.limiter(opts)
   if not (guard >= 0 and guard <= 1) then raise("limiter", "option 'guard' must be between 0 and 1 (seconds)") end
   if opts.timeout ~= nil and not (opts.timeout > 0 and opts.timeout <= 3600) then
     raise("limiter", "option 'timeout' must be between 0 and 3600 (seconds)")
+  end
+  if opts.lock_timeout ~= nil and not (opts.lock_timeout > 0 and opts.lock_timeout <= 3600) then
+    raise("limiter", "option 'lock_timeout' must be between 0 and 3600 (seconds)")
   end
   if opts.slots ~= nil and not (opts.slots >= 8 and opts.slots <= 1048576 and opts.slots % 1 == 0) then
     raise("limiter", "option 'slots' must be an integer between 8 and 1048576")
