@@ -731,27 +731,21 @@ end)
 
 describe("throttle.limiter", function()
   it("rejects unknown options and wrong types, naming the option", function()
-    assert.has_error(function() throttle.limiter{ rat = 30 } end, "unknown limiter option 'rat'")
-    assert.has_error(function() throttle.limiter{ rate = "30" } end,
-      "limiter option 'rate' must be a number")
-    assert.has_error(function() throttle.limiter{ burst = true } end,
-      "limiter option 'burst' must be a number")
-    assert.has_error(function() throttle.limiter{ store = 1 } end,
-      "limiter option 'store' must be a string")
-    assert.has_error(function() throttle.limiter{ fail_open = "yes" } end,
-      "limiter option 'fail_open' must be a boolean")
-    assert.has_error(function() throttle.limiter{ sleep = 1 } end,
-      "limiter option 'sleep' must be a function")
-    assert.has_error(function() throttle.limiter{ clock = {} } end,
-      "limiter option 'clock' must be a function")
-    for _, store in ipairs{ "process", "shm:x", "redis://127.0.0.1:1" } do
-      assert.has_error(function() throttle.limiter{ clock = os.time, store = store } end,
-        "limiter option 'clock' is only for store = \"local\" (a shared store keeps its own clock)")
+    local function raises(f, pattern)
+      local ok, e = pcall(f)
+      assert.is_false(ok)
+      assert.matches(pattern, tostring(e))
+      assert.matches("20%-limiter_spec%.lua", tostring(e))   -- the caller's line
     end
-    assert.has_error(function() throttle.limiter{ adaptive = 0 } end,
-      "limiter option 'adaptive' must be a boolean")
-    assert.has_error(function() throttle.limiter{ on_warning = "x" } end,
-      "limiter option 'on_warning' must be a function")
+    raises(function() throttle.limiter{ rat = 30 } end, "aliyun%.live%.limiter: unknown option 'rat'")
+    for opt, v in pairs { rate = "30", burst = true, store = 1, fail_open = "yes", sleep = 1,
+                          clock = {}, adaptive = 0, on_warning = "x", lock_timeout = "1" } do
+      raises(function() throttle.limiter{ [opt] = v } end, "option '" .. opt .. "' must be a")
+    end
+    for _, store in ipairs{ "process", "shm:x", "redis://127.0.0.1:1" } do
+      raises(function() throttle.limiter{ clock = os.time, store = store } end,
+        "option 'clock' works only with store \"local\"")
+    end
     assert.has_error(function() throttle.limiter("fast") end)
     assert.has_error(function() throttle.limiter{ rate = 0 } end)
     assert.has_error(function() throttle.limiter{ burst = 0 } end)
@@ -761,8 +755,9 @@ describe("throttle.limiter", function()
     assert.has_error(function() throttle.limiter{ store = "shm:bad name" } end)
     assert.has_error(function() throttle.limiter{ slots = 3 } end)
     assert.has_error(function() throttle.limiter{ timeout = 0 } end)
+    assert.has_error(function() throttle.limiter{ lock_timeout = 0 } end)
     local lim = throttle.limiter()
-    assert.has_error(function() lim:try(1) end, "limiter key must be a string")
+    raises(function() lim:try(1) end, "limiter key must be a string")
     assert.has_error(function() lim:acquire("k", -1) end)
     assert.has_error(function() lim:feedback("k", "slow") end)
     lim:close()
@@ -775,12 +770,17 @@ describe("throttle.limiter", function()
     assert.is_true(lim:acquire("k"))
     assert.is_true(lim:acquire("k"))
     assert.near(1.01 / 30, c.slept[1], 1e-8)
-    -- try tolerates 50 ms of lateness (one more back to back), then spaces
-    assert.is_true(lim:try("k2"))
-    assert.is_true(lim:try("k2"))
-    local ok, wait = lim:try("k2")
+    -- try_send (a request that leaves when granted) tolerates 50 ms of lateness (one
+    -- more back to back), then spaces; plain try does not
+    assert.is_true(lim:try_send("k2"))
+    assert.is_true(lim:try_send("k2"))
+    local ok, wait = lim:try_send("k2")
     assert.is_false(ok)
     assert.near(2 * 1.01 / 30 - 0.05, wait, 1e-8)
+    assert.is_true(lim:try("k3"))
+    ok, wait = lim:try("k3")
+    assert.is_false(ok)
+    assert.near(1.01 / 30, wait, 1e-8)
     assert.matches("local, 30/s", tostring(lim))
     lim:close()
   end)
@@ -804,22 +804,25 @@ describe("throttle.limiter", function()
     lim:close()
   end)
 
-  it("try never waits and never takes a refused slot", function()
+  it("try and try_send never wait and never take a refused slot", function()
     local c = fake_clock()
     local lim = throttle.limiter{ rate = 10, guard = 0, clock = c.clock, sleep = c.sleep }
-    assert.is_true(lim:try("k"))
+    assert.is_true(lim:try_send("k"))
     for _ = 1, 3 do
-      local ok, wait = lim:try("k")
+      local ok, wait = lim:try_send("k")
       assert.is_false(ok)
       assert.near(0.05, wait, 1e-9)                    -- T = 0.1 less 50 ms tolerance
+      ok, wait = lim:try("k")
+      assert.is_false(ok)
+      assert.near(0.1, wait, 1e-9)                     -- T, no tolerance
     end
     assert.equal(0, #c.slept)
     c.t = c.t + 0.05
-    assert.is_true(lim:try("k"))
+    assert.is_true(lim:try_send("k"))
     lim:close()
   end)
 
-  it("try keeps at most `rate` grants in any 1 + guard seconds, however late it polls",
+  it("try_send keeps at most `rate` grants in any 1 + guard seconds, however late it polls",
   function()
     -- A game loop at 30 fps whose frames run late by 0..33 ms: each frame tries once.
     local c = fake_clock()
@@ -829,7 +832,7 @@ describe("throttle.limiter", function()
       frame = frame + 1
       seed = (seed * 1103515245 + 12345) % 2147483648   -- fixed lateness, no math.random
       c.t = 1000 + frame / 30 + seed / 2147483648 * 0.033
-      if lim:try("k") then grants[#grants + 1] = c.t end
+      if lim:try_send("k") then grants[#grants + 1] = c.t end
     end
     for i = 1, #grants - 30 do
       assert.is_true(grants[i + 30] - grants[i] >= 1.01 - 1e-9,
@@ -883,17 +886,17 @@ describe("throttle.limiter", function()
   end)
 
   describe("adaptive rate", function()
-    it("halves on throttling, once per interval, down to the floor", function()
+    it("cuts by 15 % on throttling, once per second, down to the floor", function()
       local c = fake_clock()
       local lim = throttle.limiter{ rate = 30, guard = 0, clock = c.clock, sleep = c.sleep }
-      assert.equal(15, lim:feedback("k", "throttled"))
+      assert.equal(25.5, lim:feedback("k", "throttled"))
       -- a burst of throttles for requests sent before the cut counts once
-      assert.equal(15, lim:feedback("k", "throttled"))
-      c.t = c.t + 1 / 15 - 0.001
-      assert.equal(15, lim:feedback("k", "throttled"))
+      assert.equal(25.5, lim:feedback("k", "throttled"))
+      c.t = c.t + 0.999
+      assert.equal(25.5, lim:feedback("k", "throttled"))
       c.t = c.t + 0.002
-      assert.equal(7.5, lim:feedback("k", "throttled"))
-      for _ = 1, 10 do
+      assert.near(25.5 * 0.85, lim:feedback("k", "throttled"), 1e-12)
+      for _ = 1, 40 do
         c.t = c.t + 2
         lim:feedback("k", "throttled")
       end
@@ -905,28 +908,28 @@ describe("throttle.limiter", function()
       local c = fake_clock()
       local lim = throttle.limiter{ rate = 10, guard = 0, clock = c.clock, sleep = c.sleep }
       assert.is_true(lim:acquire("k"))                 -- at 10/s: the next slot in 0.1 s
-      lim:feedback("k", "throttled")
+      lim:feedback("k", "throttled")                   -- 8.5/s
       assert.is_true(lim:acquire("k"))
       assert.is_true(lim:acquire("k"))
-      -- the slot granted at 10/s is 0.1 s away; the one after is 1/5 s further
+      -- the slot granted at 10/s is 0.1 s away; the one after is 1/8.5 s further
       assert.equal(2, #c.slept)
       assert.near(0.1, c.slept[1], 1e-9)
-      assert.near(0.2, c.slept[2], 1e-9)
+      assert.near(1 / 8.5, c.slept[2], 1e-9)
       lim:close()
     end)
 
-    it("recovers additively: +1/s per second's worth of successes", function()
+    it("recovers additively: +0.5/s per second's worth of successes", function()
       local c = fake_clock()
       local lim = throttle.limiter{ rate = 30, clock = c.clock, sleep = c.sleep }
-      assert.equal(15, lim:feedback("k", "throttled"))
-      assert.near(15 + 1 / 15, lim:feedback("k", "ok"), 1e-12)
-      -- about 15 successes (one second's worth at ~15/s) raise the rate by 1/s
+      assert.equal(25.5, lim:feedback("k", "throttled"))
+      assert.near(25.5 + 0.5 / 25.5, lim:feedback("k", "ok"), 1e-12)
+      -- about 26 successes (one second's worth at ~25.5/s) raise the rate by 0.5/s
       local n = 1
-      while lim:rate("k") < 16 do
+      while lim:rate("k") < 26 do
         lim:feedback("k", "ok")
         n = n + 1
       end
-      assert.is_true(n >= 15 and n <= 16, tostring(n))
+      assert.is_true(n >= 25 and n <= 27, tostring(n))
       -- and all the way back, capped at the configured rate
       for _ = 1, 1000 do lim:feedback("k", "ok") end
       assert.equal(30, lim:rate("k"))

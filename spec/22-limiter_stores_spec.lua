@@ -653,14 +653,13 @@ describe("the module's symbols", function()
     assert.is_nil(all:match("hold_lock"))
   end)
 
-  it("even built as LuaRocks builds it (no -fvisibility=hidden)", function()
-    local rs = assert(helpers.read_file(helpers.root .. "/aliyun-live-scm-1.rockspec"))
-    local sources = rs:match('%["aliyun%.live%.core"%]%s*=%s*{%s*sources%s*=%s*(%b{})')
+  it("even built without -fvisibility=hidden (as a distribution might build it)", function()
+    local sources = helpers.run(("cd %s && find src -name '*.c' | sort"):format(helpers.sh_quote(helpers.root)))
     local dir = os.tmpname()
     os.remove(dir)
     os.execute("mkdir -p " .. dir)
     local objs, cflags = {}, helpers.run("pkg-config --cflags lua5.4 hiredis libcurl"):gsub("\n", " ")
-    for src in sources:gmatch('"([^"]+%.c)"') do
+    for src in sources:gmatch("[^\n]+") do
       local obj = dir .. "/" .. src:gsub("/", "_") .. ".o"
       local out, ok = helpers.run(("cc -O0 -fPIC -D_POSIX_C_SOURCE=200809L -I%s/src %s -c %s/%s -o %s 2>&1")
         :format(helpers.root, cflags, helpers.root, src, obj))

@@ -145,14 +145,19 @@ static int collect_done(http_multi_t *m) {
 
 #define POLL_MAX 512   /* sockets of one client: at most its 256 transfers, a few more */
 
+/* Rounds that act without waiting, after the time is up: a new connection becomes
+ * writable right after the round that started it, and its request should leave in the
+ * same call, not a frame later (a late request could bunch with the next ones). */
+#define IDLE_ROUNDS 8
+
 int http_multi_run(http_multi_t *m, int timeout_ms, struct pollfd *extra, int nextra,
                    char err[HTTP_ERRLEN]) {
     long deadline = monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     struct pollfd fds[POLL_MAX];
-    int finished = 0, i, n, ncurl, extra_ready;
+    int finished = 0, i, n, ncurl, extra_ready, late = 0;
     for (;;) {
         long wait = deadline - monotonic_ms(), t = http_multi_timeout(m);
-        int still = 0;
+        int still = 0, acted = 0;
         CURLMcode rc = CURLM_OK;
         if (wait < 0) wait = 0;
         if (t >= 0 && t < wait) wait = t;
@@ -171,9 +176,12 @@ int http_multi_run(http_multi_t *m, int timeout_ms, struct pollfd *extra, int ne
             if (fds[i].revents & POLLOUT) ev |= CURL_CSELECT_OUT;
             if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) ev |= CURL_CSELECT_ERR;
             rc = curl_multi_socket_action(m->multi, fds[i].fd, ev, &still);
+            acted = 1;
         }
-        if (rc == CURLM_OK && (m->oom || http_multi_timeout(m) == 0))
+        if (rc == CURLM_OK && (m->oom || http_multi_timeout(m) == 0)) {
             rc = curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &still);
+            acted = 1;
+        }
         if (rc != CURLM_OK) {
             snprintf(err, HTTP_ERRLEN, "curl multi: %s", curl_multi_strerror(rc));
             return -1;
@@ -184,7 +192,7 @@ int http_multi_run(http_multi_t *m, int timeout_ms, struct pollfd *extra, int ne
             extra[i].revents = fds[ncurl + i].revents;
             extra_ready |= extra[i].revents != 0;
         }
-        if (finished || extra_ready || m->running == 0 || monotonic_ms() >= deadline)
-            return finished;
+        if (finished || extra_ready || m->running == 0) return finished;
+        if (monotonic_ms() >= deadline && (!acted || ++late >= IDLE_ROUNDS)) return finished;
     }
 }
