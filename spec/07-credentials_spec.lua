@@ -20,6 +20,14 @@ end
 local SECRET = "Sup3rSecretValueNeverPrinted"
 local stream = { domain = "demo.aliyundoc.com", app = "app", stream = "s" }
 
+-- A child Lua with exactly this environment (no inherited credentials).
+local function lua(env, code)
+  local assigns = {}
+  for k, v in pairs(env) do assigns[#assigns + 1] = k .. "=" .. helpers.sh_quote(v) end
+  return helpers.run(("env -i PATH=\"$PATH\" LUA_PATH=\"$LUA_PATH\" LUA_CPATH=\"$LUA_CPATH\" %s %s -e %s 2>&1")
+    :format(table.concat(assigns, " "), helpers.lua, helpers.sh_quote(code)))
+end
+
 describe("credentials", function()
   local emu
 
@@ -261,12 +269,6 @@ describe("credentials", function()
   end)
 
   describe("default chain", function()
-    local function lua(env, code)
-      local assigns = {}
-      for k, v in pairs(env) do assigns[#assigns + 1] = k .. "=" .. helpers.sh_quote(v) end
-      return helpers.run(("env -i PATH=\"$PATH\" LUA_PATH=\"$LUA_PATH\" LUA_CPATH=\"$LUA_CPATH\" %s %s -e %s 2>&1")
-        :format(table.concat(assigns, " "), helpers.lua, helpers.sh_quote(code)))
-    end
     local probe = [[
       local p = require("aliyun.live.credentials").default()
       local c, err = p:get()
@@ -308,6 +310,115 @@ describe("credentials", function()
     it("does not probe the metadata service unless ALIBABA_CLOUD_ECS_METADATA names a role", function()
       local out = lua({ HOME = tmp .. "/nobody-home" }, probe)
       assert.matches("ALIBABA_CLOUD_ECS_METADATA is not set", out)
+    end)
+  end)
+
+  describe("OIDC (AssumeRoleWithOIDC)", function()
+    local function b64url(t)
+      local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+      local out, bits, n = {}, 0, 0
+      for i = 1, #t do
+        bits = bits * 256 + t:byte(i)
+        n = n + 8
+        while n >= 6 do
+          n = n - 6
+          local v = math.floor(bits / 2 ^ n) % 64
+          bits = bits % 2 ^ n                  -- keep only the bits not yet written
+          out[#out + 1] = chars:sub(v + 1, v + 1)
+        end
+      end
+      if n > 0 then
+        local v = (bits * 2 ^ (6 - n)) % 64
+        out[#out + 1] = chars:sub(v + 1, v + 1)
+      end
+      return table.concat(out)
+    end
+    local function jwt(claims)
+      return b64url('{"alg":"RS256","typ":"JWT"}') .. "." .. b64url(cjson.encode(claims)) .. ".c2ln"
+    end
+    local ROLE = "acs:ram::1234567890:role/rrsa"
+    local OIDC_ARN = "acs:ram::1234567890:oidc-provider/ack"
+
+    it("exchanges the token file for credentials, re-reading the file at each refresh", function()
+      local path = write(jwt { sub = "system:serviceaccount:live:ops", exp = os.time() + 3600 }, "token")
+      local p = cr.oidc { role_arn = ROLE, oidc_provider_arn = OIDC_ARN, oidc_token_file = path,
+                          sts_endpoint = emu.url }
+      local res, err = resume_with(p)
+      assert.is_nil(err)
+      assert.truthy(res.request_id)
+      assert.equal(1, count("AssumeRoleWithOIDC"))
+      -- an expired token in the file is what the next refresh sends
+      local f = assert(io.open(path, "w"))
+      f:write(jwt { sub = "x", exp = os.time() - 60 })
+      f:close()
+      p:invalidate()
+      local c, err2 = p:get()
+      assert.is_nil(c)
+      assert.equal("AuthenticationFail.OIDCToken.Expired", err2.code)
+      assert.is_nil(tostring(err2):find("c2ln", 1, true))      -- the token is not echoed
+    end)
+
+    it("is the chain's second choice, from the environment trio", function()
+      local path = write(jwt { sub = "chain", exp = os.time() + 3600 }, "token")
+      local out = lua({ HOME = tmp .. "/nobody-home", ALIBABA_CLOUD_ROLE_ARN = ROLE,
+        ALIBABA_CLOUD_OIDC_PROVIDER_ARN = OIDC_ARN, ALIBABA_CLOUD_OIDC_TOKEN_FILE = path,
+        ALIBABA_CLOUD_STS_ENDPOINT = emu.url }, [[
+          local c, err = require("aliyun.live.credentials").default():get()
+          print(c and c.access_key_id or ("ERR " .. err.code .. " " .. err.message))
+        ]])
+      assert.matches("^STS%.", out)
+    end)
+
+    it("is read from an oidc_role_arn profile of the credentials file", function()
+      local token = write(jwt { sub = "file", exp = os.time() + 3600 }, "token")
+      local path = write(("[default]\ntype = oidc_role_arn\nrole_arn = %s\noidc_provider_arn = %s\n"
+        .. "oidc_token_file_path = %s\n"):format(ROLE, OIDC_ARN, token))
+      local res, err = resume_with(cr.profile { file = path, sts_endpoint = emu.url })
+      assert.is_nil(err)
+      assert.truthy(res.request_id)
+    end)
+
+    it("says which file is missing, never what a token holds", function()
+      local p = cr.oidc { role_arn = ROLE, oidc_provider_arn = OIDC_ARN,
+                          oidc_token_file = tmp .. "/no-token", sts_endpoint = emu.url }
+      local _, err = p:get()
+      assert.equal("SDK.CredentialsError", err.code)
+      assert.matches("no%-token cannot be read", err.message)
+      assert.has_error(function() cr.oidc { role_arn = "x", oidc_provider_arn = OIDC_ARN,
+        oidc_token_file = "f" } end)
+    end)
+  end)
+
+  describe("credentials URI", function()
+    it("fetches, caches and refreshes credentials served at a URL", function()
+      local p = cr.uri { uri = emu.url .. "/__emulator/credentials" }
+      local res, err = resume_with(p)
+      assert.is_nil(err)
+      assert.truthy(res.request_id)
+      local a = assert(p:get())
+      assert.equal(a, p:get())                            -- cached
+      p:invalidate()
+      assert.are_not.equal(a.access_key_id, assert(p:get()).access_key_id)
+    end)
+
+    it("reports a failing or malformed answer", function()
+      helpers.fault(emu, { action = "CredentialsURI", status = 500, code = "InternalError" })
+      local _, err = cr.uri { uri = emu.url .. "/__emulator/credentials" }:get()
+      assert.equal("SDK.CredentialsError", err.code)
+      assert.matches("HTTP 500", err.message)
+      _, err = cr.uri { uri = emu.url .. "/__emulator/stats" }:get()
+      assert.equal("SDK.CredentialsError", err.code)
+      assert.matches("malformed", err.message)
+      assert.has_error(function() cr.uri { uri = "ftp://x" } end)
+    end)
+
+    it("is the chain's last choice, from ALIBABA_CLOUD_CREDENTIALS_URI", function()
+      local out = lua({ HOME = tmp .. "/nobody-home",
+        ALIBABA_CLOUD_CREDENTIALS_URI = emu.url .. "/__emulator/credentials" }, [[
+          local c, err = require("aliyun.live.credentials").default():get()
+          print(c and c.access_key_id or ("ERR " .. err.code .. " " .. err.message))
+        ]])
+      assert.matches("^STS%.", out)
     end)
   end)
 end)
