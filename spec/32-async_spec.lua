@@ -128,4 +128,33 @@ describe("async", function()
     assert.is_nil(c:timeout())
     c:close()
   end)
+
+  describe("the quota at frame rates", function()
+    for _, fps in ipairs { 30, 60, 240 } do
+      it(("holds at %d fps: <= 30 in any second, no throttling, the quota used"):format(fps), function()
+        local c = client { limiter = live.limiter { rate = 30, store = "local" } }
+        local sent = {}
+        for i = 1, 90 do
+          c:resume_async(stream(i), function(res) if res then sent[#sent + 1] = core.now() end end)
+        end
+        local frame = 1 / fps
+        local next_frame = monotonic()
+        while c:pending() > 0 do
+          c:poll(0)
+          next_frame = next_frame + frame
+          local d = next_frame - monotonic()
+          if d > 0 then core.sleep(d) end
+        end
+        local stats = helpers.stats(emu)
+        assert.equal(90, #sent)
+        assert.is_nil(stats.codes["Throttling.User"])
+        assert.is_true(stats.max_per_second["testid/ResumeLiveStream"] <= 30)
+        table.sort(sent)
+        -- completions trail sends by a round trip; (n - 1) / span is the rate achieved
+        local rate = (#sent - 1) / (sent[#sent] - sent[1])
+        assert.is_true(rate >= 0.95 * 30, ("%.2f/s at %d fps"):format(rate, fps))
+        c:close()
+      end)
+    end
+  end)
 end)

@@ -145,9 +145,10 @@ static int collect_done(http_multi_t *m) {
 
 #define POLL_MAX 512   /* sockets of one client: at most its 256 transfers, a few more */
 
-/* Rounds that act without waiting, after the time is up: a new connection becomes
- * writable right after the round that started it, and its request should leave in the
- * same call, not a frame later (a late request could bunch with the next ones). */
+/* Rounds that act without waiting once the call is about to return (time is up, or a
+ * transfer finished): a transfer that had to open a connection becomes writable right
+ * after the round that started it, and its request should leave in this call, not at
+ * the host's next poll a frame later (a late request could bunch with the next ones). */
 #define IDLE_ROUNDS 8
 
 int http_multi_run(http_multi_t *m, int timeout_ms, struct pollfd *extra, int nextra,
@@ -156,7 +157,7 @@ int http_multi_run(http_multi_t *m, int timeout_ms, struct pollfd *extra, int ne
     struct pollfd fds[POLL_MAX];
     int finished = 0, i, n, ncurl, extra_ready, late = 0;
     for (;;) {
-        long wait = deadline - monotonic_ms(), t = http_multi_timeout(m);
+        long wait = late ? 0 : deadline - monotonic_ms(), t = http_multi_timeout(m);
         int still = 0, acted = 0;
         CURLMcode rc = CURLM_OK;
         if (wait < 0) wait = 0;
@@ -192,7 +193,9 @@ int http_multi_run(http_multi_t *m, int timeout_ms, struct pollfd *extra, int ne
             extra[i].revents = fds[ncurl + i].revents;
             extra_ready |= extra[i].revents != 0;
         }
-        if (finished || extra_ready || m->running == 0) return finished;
-        if (monotonic_ms() >= deadline && (!acted || ++late >= IDLE_ROUNDS)) return finished;
+        if (m->running == 0) return finished;
+        if (finished || extra_ready || monotonic_ms() >= deadline) {
+            if (!acted || ++late >= IDLE_ROUNDS) return finished;
+        }
     }
 }
