@@ -46,7 +46,7 @@ HDRS        := $(wildcard src/*.h src/*/*.h)
 OBJS        := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE      := $(BUILD)/aliyun/live/core.so
 
-.PHONY: all deps demo test test-bins test-luajit test-5.1 test-5.3 clean asan ubsan valgrind bench fuzz install rock
+.PHONY: all deps demo test test-bins test-luajit test-5.1 test-5.3 clean asan ubsan valgrind bench fuzz install rock docs
 all: $(MODULE)
 
 # V=1 shows the whole command lines.
@@ -141,6 +141,12 @@ rock:
 	cd build/rock && luarocks --lua-version=$(LUA_VERSION) pack aliyun-live-scm-1.rockspec
 	mv build/rock/aliyun-live-scm-1.src.rock $(ROCK)
 	@echo "rock: $(ROCK)"
+
+# The API reference, generated from the source's doc comments (LDoc, config.ld).
+docs: deps
+	@rm -rf build/docs
+	ldoc -q .
+	@echo "docs: build/docs/index.html"
 
 clean:
 	rm -rf build

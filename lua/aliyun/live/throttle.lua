@@ -1,4 +1,4 @@
---[[
+--[[--
 aliyun.live.throttle — the client-side rate limiter (re-exported as `live.limiter`).
 
     local lim = live.limiter{ rate = 30, store = "shm:myapp" }
@@ -44,6 +44,7 @@ the key's rate by 15 % (throttles within a second of a cut count as one: they an
 requests sent before it), feedback(key, "ok") adds 0.5 request/s per second of
 successes, up to `rate` — so a quota shared with tools we do not control is mostly
 used, with few throttled answers.
+@module aliyun.live.throttle
 ]]
 local core = require "aliyun.live.core"
 local errors = require "aliyun.live.errors"
