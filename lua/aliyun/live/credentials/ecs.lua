@@ -3,37 +3,19 @@
 -- the asking client's runtime. Metadata requests never go through a proxy.
 local core = require "aliyun.live.core"
 local cached = require "aliyun.live.credentials.cached"
+local common = require "aliyun.live.credentials.common"
 local errors = require "aliyun.live.errors"
 
 local type, pairs, tostring, format = type, pairs, tostring, string.format
 local raise = errors.raise
+local check_opts, cred_error, runtime = common.check_opts, common.error, common.runtime
 
 local _M = {}
 
 local IMDS = "http://100.100.100.200"
 
-local function cred_error(message)
-  return errors.new("SDK.CredentialsError", message)
-end
 
-local function check_opts(fn, opts, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then raise("credentials." .. fn, "expects a table") end
-  for k, v in pairs(opts) do
-    local want = known[k]
-    if not want then raise("credentials." .. fn, format("unknown option '%s'", tostring(k))) end
-    if type(v) ~= want then raise("credentials." .. fn, format("option '%s' must be a %s", k, want)) end
-  end
-  return opts
-end
 
-local function runtime(self, rt)
-  if rt then return rt end
-  if not self.own_rt then
-    self.own_rt = require("aliyun.live.transport.curl").standalone(self.transport_opts)
-  end
-  return self.own_rt
-end
 
 local function ms(fn, name, v, default)
   return require("aliyun.live.validate").timeout_ms("credentials." .. fn, name, v, default)

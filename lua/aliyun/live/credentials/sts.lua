@@ -5,33 +5,20 @@
 local core = require "aliyun.live.core"
 local cached = require "aliyun.live.credentials.cached"
 local endpoint = require "aliyun.live.endpoint"
+local common = require "aliyun.live.credentials.common"
 local errors = require "aliyun.live.errors"
 local redact = require "aliyun.live.redact"
 
 local type, pairs, tostring, format, open, getenv, concat =
   type, pairs, tostring, string.format, io.open, os.getenv, table.concat
 local raise = errors.raise
+local check_opts, cred_error, runtime = common.check_opts, common.error, common.runtime
 
 local _M = {}
 
 local STS_VERSION = "2015-04-01"
 
-local function cred_error(message)
-  return errors.new("SDK.CredentialsError", message)
-end
 
-local function check_opts(fn, opts, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then raise("credentials." .. fn, "expects a table") end
-  for k, v in pairs(opts) do
-    local want = known[k]
-    if not want then raise("credentials." .. fn, format("unknown option '%s'", tostring(k))) end
-    if type(v) ~= want then
-      raise("credentials." .. fn, format("option '%s' must be a %s", k, want))
-    end
-  end
-  return opts
-end
 
 local function session_name(fn, s)
   s = s or "aliyun-live-lua"
@@ -57,15 +44,6 @@ local function sts_signer(fn, url)
                        method = "POST", signature = "v1" }, base
 end
 
--- The runtime to fetch with: the asking client's, else (a provider used on its own) a
--- private blocking one made on first use.
-local function runtime(self, rt)
-  if rt then return rt end
-  if not self.own_rt then
-    self.own_rt = require("aliyun.live.transport.curl").standalone(self.transport_opts)
-  end
-  return self.own_rt
-end
 
 local function credentials_of(res, what)
   local c = type(res.Credentials) == "table" and res.Credentials or {}
