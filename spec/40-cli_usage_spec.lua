@@ -2,16 +2,10 @@
 local helpers = require "helpers"
 
 local q = helpers.sh_quote
-local bin = helpers.root .. "/bin/aliyun-live"
+local bin = helpers.cli_bin
 local tmp = os.getenv("ALIYUN_LIVE_TEST_TMP") or "/tmp"
 
--- The environment of every run: none of the user's configuration, an empty HOME.
-local UNSET = "env -u ALIYUN_LIVE_ENDPOINT -u ALIYUN_LIVE_LIMITER -u ALIBABA_CLOUD_PROFILE"
-  .. " -u ALIBABA_CLOUD_CONFIG_FILE -u ALIBABA_CLOUD_CREDENTIALS_FILE"
-  .. " -u ALIBABA_CLOUD_ECS_METADATA -u ALIBABA_CLOUD_SECURITY_TOKEN"
-  .. " -u ALIBABA_CLOUD_REGION_ID -u ALIBABA_CLOUD_STS_ENDPOINT -u ALIBABA_CLOUD_ROLE_ARN"
-  .. " -u ALIBABA_CLOUD_OIDC_PROVIDER_ARN -u ALIBABA_CLOUD_OIDC_TOKEN_FILE"
-  .. " -u ALIBABA_CLOUD_CREDENTIALS_URI"
+local UNSET = helpers.cli_clean_env   -- none of the user's configuration
 
 describe("aliyun-live usage", function()
   local emu, home

@@ -4,12 +4,10 @@ local helpers = require "helpers"
 local input = require "aliyun.live.cli.input"
 
 local q = helpers.sh_quote
-local bin = helpers.root .. "/bin/aliyun-live"
+local bin = helpers.cli_bin
 local tmp = os.getenv("ALIYUN_LIVE_TEST_TMP") or "/tmp"
 
-local UNSET = "env -u ALIYUN_LIVE_ENDPOINT -u ALIYUN_LIVE_LIMITER -u ALIBABA_CLOUD_PROFILE"
-  .. " -u ALIBABA_CLOUD_CONFIG_FILE -u ALIBABA_CLOUD_CREDENTIALS_FILE"
-  .. " -u ALIBABA_CLOUD_ECS_METADATA -u ALIBABA_CLOUD_SECURITY_TOKEN -u ALIBABA_CLOUD_REGION_ID"
+local UNSET = helpers.cli_clean_env   -- none of the user's configuration
 
 local function fields(item) return { item.domain, item.app, item.stream } end
 

@@ -186,6 +186,16 @@ function helpers.fault(emu, spec)
   return helpers.control(emu, "POST", "/__emulator/faults", require("cjson").encode(spec))
 end
 
+-- The command-line tool from the checkout, and an `env` prefix that runs it with none of
+-- the user's configuration (the CLI specs, spec/4x).
+helpers.cli_bin = helpers.root .. "/bin/aliyun-live"
+helpers.cli_clean_env = "env -u ALIYUN_LIVE_ENDPOINT -u ALIYUN_LIVE_LIMITER -u ALIBABA_CLOUD_PROFILE"
+  .. " -u ALIBABA_CLOUD_CONFIG_FILE -u ALIBABA_CLOUD_CREDENTIALS_FILE"
+  .. " -u ALIBABA_CLOUD_ECS_METADATA -u ALIBABA_CLOUD_SECURITY_TOKEN"
+  .. " -u ALIBABA_CLOUD_REGION_ID -u ALIBABA_CLOUD_STS_ENDPOINT -u ALIBABA_CLOUD_ROLE_ARN"
+  .. " -u ALIBABA_CLOUD_OIDC_PROVIDER_ARN -u ALIBABA_CLOUD_OIDC_TOKEN_FILE"
+  .. " -u ALIBABA_CLOUD_CREDENTIALS_URI"
+
 math.randomseed(os.time() + math.floor(core.monotonic() * 1e6) % 1000000)
 
 
