@@ -20,7 +20,10 @@ GAME_ROOT_REL := $(shell realpath -m --relative-to=$(BUILD)/examples $(CURDIR))
 GAME_CFLAGS := $(WARN) -D_POSIX_C_SOURCE=200809L -pthread $(LUA_CFLAGS) $(CFLAGS) \
                -DGAME_ROOT_REL='"$(GAME_ROOT_REL)"'
 
+# The host needs Lua 5.2's C API (luaL_traceback, LUA_OK): 5.3, 5.4 or LuaJIT.
+ifneq ($(filter luajit,$(LUA_PC))$(filter-out 5.1 5.2,$(LUA_VERSION)),)
 TEST_BINS   += $(GAME_SERVER)
+endif
 
 .PHONY: static game-server tsan
 
