@@ -1,24 +1,19 @@
-/* libFuzzer target: error classification. parse_retryable against its definition, and
- * parse_answer on well-formed API error (and success) bodies built from random fields,
- * in both formats, with random statuses: the server's Code, Message and RequestId must
- * come back exactly, retryable must follow parse_retryable.
+/* libFuzzer target: what an answer becomes. decode_answer on API error (and success)
+ * bodies built from random fields, in both formats, and on the bodies a gateway sends
+ * instead (empty, text, HTML), with random statuses and captured headers. The outcome is
+ * known from how the body was built: for a well-formed error body with a non-empty
+ * string Code, kind "api" with the server's Code, Message and RequestId exactly; kind
+ * "invalid" (a 2xx) or "http" (an error status) exactly where the reference
+ * classification says so, without a code.
  *
- * Input: 4 bytes of status (a table entry when the first byte is < 0xC0, else the raw
- * big-endian int32), 1 byte of flags, then Code, Message, RequestId separated by NUL. */
+ * Input: 4 bytes of status (a table entry picked by the second byte when the first is
+ * < 0xC0, else the raw big-endian int32), 1 byte of flags, then Code, Message, RequestId
+ * and up to two captured header pairs (name, value), separated by NUL.
+ * Flags: bit 0 XML body; bit 1 XML asked; bit 2 with Message; bit 3 with RequestId;
+ * bits 4–5: 0 an API body, 1 a gateway's body instead (bits 0 and 6 pick: blank, text,
+ * <html> page, <!DOCTYPE html> page), 2 an API body after blank lines, 3 "Code": 12345
+ * in JSON (an API body in XML); bit 6 the XML declaration; bit 7 the headers. */
 #include "harness.h"
-
-/* parse_retryable as README and parse.h define it. */
-static int ref_retryable(long status, const char *code) {
-    static const char *const retry_codes[] = { "InternalError", "ServiceUnavailable",
-                                               "SignatureNonceUsed", NULL };
-    int i;
-    if (code) {
-        if (strncmp(code, "Throttling", 10) == 0) return 1;
-        for (i = 0; retry_codes[i]; i++)
-            if (strcmp(code, retry_codes[i]) == 0) return 1;
-    }
-    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-}
 
 /* Whether s can go into a body of this format (the body still parses) and, when
  * `exact`, also comes back unchanged (XML turns CR into LF). */
@@ -76,64 +71,66 @@ static int field_is(lua_State *L, int t, const char *k, const field_t *f) {
 }
 
 typedef struct expect {
-    const parse_answer_t *a;
+    const fz_answer_t *x;
     field_t code, msg, rid;
-    int has_rid, has_msg, code_ok, msg_ok, rid_ok, body_xml;
-    int body_ok;                   /* every field in it survives: the body parses */
-    int code_number;               /* "Code": 12345 in a JSON body */
+    int has_rid, has_msg, code_ok, msg_ok, rid_ok;
+    int parses;                    /* the body is JSON or XML that decodes */
+    fz_outcome_t want;
 } expect_t;
 
-/* Protected: parse_answer, then compare with what the body said. */
+/* Protected: decode_answer, then compare with what the body said. */
 static int run_expect(lua_State *L) {
-    expect_t *x = lua_touserdata(L, 1);
-    parse_answer_t a = *x->a;
-    int base = lua_gettop(L), r, two = a.status >= 200 && a.status < 300;
+    expect_t *e = lua_touserdata(L, 1);
+    decode_answer_t a = e->x->a;
+    int base = lua_gettop(L), r;
+    size_t n;
+    const char *kind;
     a.decode = 2;
-    r = parse_answer(L, &a);
-    CHECK(lua_gettop(L) == base + r, "unbalanced");
-    if (two) {
-        int want_ok = x->body_ok && (a.format == PARSE_XML) == x->body_xml && x->has_rid &&
-                      x->rid.n > 0;
-        /* A success needs the format asked and a RequestId (an XML body's fields sit
-         * under its root element, as the API's do). */
-        CHECK(r == (want_ok ? 1 : 2), "HTTP %ld: got %d results, wanted %d", a.status, r,
-              want_ok ? 1 : 2);
-        if (r == 1 && x->rid_ok)
-            CHECK(field_is(L, base + 1, "request_id", &x->rid), "request_id differs");
+    r = decode_answer(L, &a);
+    fz_settle(L, base, r, e->x);
+    CHECK(r == (e->want == FZ_RESULT ? 1 : 2), "HTTP %ld: %d results, wanted %s", a.status,
+          r, fz_kinds[e->want]);
+    if (r == 1) {
+        if (e->rid_ok) CHECK(field_is(L, base + 1, "request_id", &e->rid), "request_id differs");
         return 0;
     }
-    CHECK(r == 2, "an error status gave a result");
-    if (!x->body_ok) return 0;
-    if (x->code.n > 0 && !x->code_number) {
-        if (x->code_ok) CHECK(field_is(L, base + 2, "code", &x->code), "code differs");
-        if (x->has_rid && x->rid_ok)
-            CHECK(field_is(L, base + 2, "request_id", &x->rid), "request_id differs");
-        if (x->has_msg && x->msg_ok)
-            CHECK(field_is(L, base + 2, "message", &x->msg), "message differs");
+    kind = fz_field_string(L, base + 2, "kind", &n);
+    CHECK(kind && strcmp(kind, fz_kinds[e->want]) == 0, "HTTP %ld: kind %s, wanted %s",
+          a.status, kind ? kind : "(none)", fz_kinds[e->want]);
+    lua_getfield(L, base + 2, "code");
+    if (e->want == FZ_API) {
+        CHECK(lua_type(L, -1) == LUA_TSTRING, "api error without a code");
+        if (e->code_ok) CHECK(field_is(L, base + 2, "code", &e->code), "code differs");
+        if (!e->has_rid) CHECK(fz_field_string(L, base + 2, "request_id", NULL) == NULL,
+                               "request_id from nowhere");
+        else if (e->rid_ok) CHECK(field_is(L, base + 2, "request_id", &e->rid),
+                                  "request_id differs");
+        if (!e->has_msg) CHECK(fz_field_string(L, base + 2, "message", &n) && n == 0,
+                               "message from nowhere");
+        else if (e->msg_ok) CHECK(field_is(L, base + 2, "message", &e->msg), "message differs");
     } else {
-        size_t n;
-        const char *code = fz_field_string(L, base + 2, "code", &n);
-        /* Without a string Code the answer is the client's own SDK.HttpError. */
-        CHECK(code && strcmp(code, "SDK.HttpError") == 0, "code %s", code);
+        CHECK(lua_isnil(L, -1), "a %s error has a code", kind);
     }
+    lua_pop(L, 1);
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    parse_answer_t a;
-    expect_t x;
-    field_t f[3] = { { "", 0 }, { "", 0 }, { "", 0 } };
+    fz_answer_t x;
+    expect_t e;
+    field_t f[7];
     buf_t body = BUF_INIT;
     const char *p, *end;
-    char *copy, *code_c;
+    char *copy;
     uint8_t flags;
     long status;
-    int i, xml, code_num;
+    int i, xml, variant, gateway, code_num, prolog, two, nf = 0;
+    answer_body_t built;
     lua_State *L;
 
     if (size < 5) return 0;
     if (data[0] < 0xC0) {
-        status = fz_statuses[data[1] % (sizeof fz_statuses / sizeof fz_statuses[0])];
+        status = fz_statuses[data[1] % FZ_COUNT(fz_statuses)];
     } else {
         status = (long)(int32_t)((uint32_t)data[0] << 24 | (uint32_t)data[1] << 16 |
                                  (uint32_t)data[2] << 8 | data[3]);
@@ -142,68 +139,108 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     copy = fz_copy(data + 5, size - 5);
     p = copy;
     end = copy + (size - 5);
-    for (i = 0; i < 3 && p <= end; i++) {
+    for (i = 0; i < 7; i++) { f[i].s = ""; f[i].n = 0; }
+    for (i = 0; i < 7 && p <= end; i++, nf++) {
         const char *z = memchr(p, '\0', (size_t)(end - p));
         f[i].s = p;
         f[i].n = z ? (size_t)(z - p) : (size_t)(end - p);
         p += f[i].n + 1;
     }
 
-    /* parse_retryable against its definition, with the code as a C string. */
-    code_c = malloc(f[0].n + 1);
-    CHECK(code_c != NULL, "out of memory");
-    memcpy(code_c, f[0].s, f[0].n);
-    code_c[f[0].n] = '\0';
-    CHECK(parse_retryable(status, code_c) == ref_retryable(status, code_c),
-          "parse_retryable(%ld, %s)", status, code_c);
-    CHECK(parse_retryable(status, NULL) == ref_retryable(status, NULL), "status %ld", status);
-
-    /* A body as the API would send it. */
     xml = flags & 1;
-    code_num = (flags & 0x30) == 0x30;          /* "Code": 12345 — not a string */
-    memset(&x, 0, sizeof x);
-    x.code = f[0]; x.msg = f[1]; x.rid = f[2];
-    x.has_msg = (flags & 4) != 0;
-    x.has_rid = (flags & 8) != 0;
-    x.code_ok = representable(f[0].s, f[0].n, xml, 1);
-    x.code_number = code_num && !xml;
-    x.msg_ok = representable(f[1].s, f[1].n, xml, 1);
-    x.rid_ok = representable(f[2].s, f[2].n, xml, 1);
-    x.body_xml = xml;
-    x.body_ok = (x.code_number || representable(f[0].s, f[0].n, xml, 0)) &&
-                (!x.has_msg || representable(f[1].s, f[1].n, xml, 0)) &&
-                (!x.has_rid || representable(f[2].s, f[2].n, xml, 0));
-    if (xml) buf_adds(&body, (flags & 0x40) ? "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                                            : "");
-    buf_adds(&body, xml ? "<Error>" : "{");
-    if (x.has_rid) add_field(&body, "RequestId", &f[2], xml, 1, 0);
-    add_field(&body, "Code", &f[0], xml, !x.has_rid, code_num);
-    if (x.has_msg) add_field(&body, "Message", &f[1], xml, 0, 0);
-    buf_adds(&body, xml ? "</Error>" : "}");
+    variant = (flags >> 4) & 3;
+    gateway = variant == 1;
+    prolog = (flags & 0x40) != 0;
+    code_num = variant == 3 && !xml;          /* "Code": 12345 — not a string */
+    two = status >= 200 && status <= 299;
+    memset(&e, 0, sizeof e);
+    e.code = f[0]; e.msg = f[1]; e.rid = f[2];
+    e.has_msg = (flags & 4) != 0;
+    e.has_rid = (flags & 8) != 0;
+    e.code_ok = representable(f[0].s, f[0].n, xml, 1);
+    e.msg_ok = representable(f[1].s, f[1].n, xml, 1);
+    e.rid_ok = representable(f[2].s, f[2].n, xml, 1);
+
+    if (gateway) {
+        /* What a proxy or gateway sends instead of an API answer. */
+        static const answer_body_t kinds[] = { ANSWER_BODY_EMPTY, ANSWER_BODY_TEXT,
+                                               ANSWER_BODY_MARKUP, ANSWER_BODY_MARKUP };
+        int sel = xml | (prolog << 1);
+        built = kinds[sel];
+        if (sel == 0) buf_adds(&body, f[1].n & 1 ? " \r\n\t" : "");
+        else if (sel == 1) { buf_adds(&body, "upstream error: "); buf_add(&body, f[1].s, f[1].n); }
+        else {
+            buf_adds(&body, sel == 3 ? "<!DOCTYPE html>\n<html><body>" : "<html><body>");
+            add_escaped(&body, f[1].s, f[1].n, 1);
+            buf_adds(&body, "</body></html>");
+        }
+        e.parses = 0;
+    } else {
+        /* A body as the API would send it. */
+        built = xml ? ANSWER_BODY_XML : ANSWER_BODY_JSON;
+        if (variant == 2) buf_adds(&body, "\r\n \t\n");
+        if (xml && prolog) buf_adds(&body, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        buf_adds(&body, xml ? "<Error>" : "{");
+        if (e.has_rid) add_field(&body, "RequestId", &f[2], xml, 1, 0);
+        add_field(&body, "Code", &f[0], xml, !e.has_rid, code_num);
+        if (e.has_msg) add_field(&body, "Message", &f[1], xml, 0, 0);
+        buf_adds(&body, xml ? "</Error>" : "}");
+        /* Every field survives, and a declaration after blank lines is not XML. */
+        e.parses = (code_num || representable(f[0].s, f[0].n, xml, 0)) &&
+                   (!e.has_msg || representable(f[1].s, f[1].n, xml, 0)) &&
+                   (!e.has_rid || representable(f[2].s, f[2].n, xml, 0)) &&
+                   !(variant == 2 && xml && prolog);
+    }
     CHECK(!body.oom, "out of memory");
 
-    memset(&a, 0, sizeof a);
-    a.status = status;
-    a.body = body.data;
-    a.len = body.len;
-    a.content_type = xml ? "text/xml" : "application/json";
-    a.retry_after_ms = (flags & 0x80) ? (long)f[1].n * 10 : -1;
-    a.format = (flags & 2) ? PARSE_XML : PARSE_JSON;
+    memset(&x, 0, sizeof x);
+    x.a.status = status;
+    x.a.body = body.data ? body.data : "";
+    x.a.len = body.len;
+    x.a.content_type = gateway ? "text/html" : xml ? "text/xml" : "application/json";
+    x.a.format = (flags & 2) ? DECODE_XML : DECODE_JSON;
+    if (flags & 0x80) {
+        for (i = 0; i < 2 && 3 + 2 * i < nf; i++) {
+            x.hdr[i].k = f[3 + 2 * i].s; x.hdr[i].kl = f[3 + 2 * i].n;
+            x.hdr[i].v = f[4 + 2 * i].s; x.hdr[i].vl = f[4 + 2 * i].n;
+        }
+        x.a.headers = x.hdr;
+        x.a.nheaders = (size_t)i;
+    }
 
-    /* The general checks of harness.h, then the exact ones. */
-    fz_run(&a, 0, PARSE_JSON);
-    x.a = &a;
-    L = fz_state();
-    lua_pushcfunction(L, run_expect);
-    lua_pushlightuserdata(L, &x);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, fz_decode_ref);
-    i = lua_pcall(L, 2, 0, 0);
-    CHECK(i == LUA_OK || i == LUA_ERRMEM, "raised: %s",
-          lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
-    lua_settop(L, 0);
+    /* The body is what it was built as; answer.c and the reference agree on it. */
+    CHECK(ref_sniff(x.a.body, x.a.len) == built, "the harness built a %d body, not %d",
+          (int)ref_sniff(x.a.body, x.a.len), (int)built);
+    CHECK(answer_sniff(x.a.body, x.a.len) == built, "answer_sniff: %d for a %d body",
+          (int)answer_sniff(x.a.body, x.a.len), (int)built);
+    CHECK(answer_classify(status, built, x.a.format == DECODE_XML) ==
+          ref_classify(status, built, x.a.format == DECODE_XML), "answer_classify");
+
+    /* The outcome, from how the body was built. */
+    if (two)
+        e.want = e.parses && (x.a.format == DECODE_XML) == xml && e.has_rid && f[2].n > 0
+                 ? FZ_RESULT : FZ_INVALID;
+    else
+        e.want = e.parses && !code_num && f[0].n > 0 ? FZ_API : FZ_HTTP;
+
+    /* The general checks of harness.h (its own expectation must be the same), then the
+     * exact ones. */
+    fz_answer_run(&x, 0);
+    if (e.parses || gateway) CHECK(x.want == e.want, "expected %s, the harness %s",
+                                   fz_kinds[e.want], fz_kinds[x.want]);
+    if (e.parses || gateway) {
+        e.x = &x;
+        L = fz_state();
+        lua_pushcfunction(L, run_expect);
+        lua_pushlightuserdata(L, &e);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, fz_decode_ref);
+        i = lua_pcall(L, 2, 0, 0);
+        CHECK(i == LUA_OK, "raised: %s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                                       : "?");
+        lua_settop(L, 0);
+    }
 
     buf_free(&body);
-    free(code_c);
     free(copy);
     return 0;
 }
