@@ -151,11 +151,36 @@ static int push_failure(lua_State *L, const decode_answer_t *a, const char *kind
     return 2;
 }
 
+/* The server's Content-Type as messages quote it: at most 80 bytes, cut at a character
+ * boundary, bytes that are not UTF-8 text as '?', so a message stays valid UTF-8. */
+static const char *quotable(const char *ct, char out[81]) {
+    size_t n = strlen(ct), i = 0, o = 0, at;
+    if (!n) return "none";
+    while (i < n && o < 80) {
+        size_t len = 1, rest = n - i;
+        unsigned char c = (unsigned char)ct[i];
+        if (c >= 0xF0) len = 4; else if (c >= 0xE0) len = 3; else if (c >= 0xC0) len = 2;
+        if (len > rest || o + len > 80 || encode_check_text(ct + i, len, 0, &at) != ENCODE_TEXT_OK) {
+            if (o + len > 80 && len <= rest &&
+                encode_check_text(ct + i, len, 0, &at) == ENCODE_TEXT_OK)
+                break;                               /* a whole character that does not fit */
+            out[o++] = '?';
+            i++;
+            continue;
+        }
+        memcpy(out + o, ct + i, len);
+        o += len;
+        i += len;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 int decode_answer(lua_State *L, const decode_answer_t *a) {
-    char why[320];
+    char why[320], ctbuf[81];
     answer_body_t body = answer_sniff(a->body, a->len);
     decode_format_t got = body == ANSWER_BODY_XML ? DECODE_XML : DECODE_JSON;
-    const char *ctype = a->content_type[0] ? a->content_type : "none";
+    const char *ctype = quotable(a->content_type, ctbuf);
     int err;
 
     switch (answer_classify(a->status, body, a->format == DECODE_XML)) {
@@ -190,7 +215,11 @@ int decode_answer(lua_State *L, const decode_answer_t *a) {
                 copy_field(L, err, "Recommend", "recommend");
                 lua_setfield(L, err, "data");
                 set_headers(L, a);
-                return 2;                               /* body Code Message nil err */
+                /* body Code Message nil err → nil err, nothing left under them */
+                lua_replace(L, err - 3);
+                lua_replace(L, err - 4);
+                lua_settop(L, err - 3);
+                return 2;
             }
             lua_pop(L, 2);
         }
