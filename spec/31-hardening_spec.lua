@@ -130,6 +130,17 @@ describe("hardening", function()
         assert.matches("'" .. name .. "'", tostring(e))
         assert.matches(THIS_FILE, tostring(e))   -- blamed on the caller, not the library
       end
+      -- the providers' timeouts too, named in the message
+      for ctor, o in pairs { ecs_role = { timeout = 1e300 },
+                             uri = { timeout = 1e300, uri = "http://127.0.0.1:1/" } } do
+        local ok, e = pcall(live.credentials[ctor], o)
+        assert.is_false(ok)
+        assert.matches("'timeout' must be between", tostring(e))
+      end
+      assert.has_error(function()
+        live.credentials.ram_role_arn { role_arn = "acs:ram::1:role/r", access_key_id = "a",
+          access_key_secret = "b", duration = 1e300 }
+      end)
       assert.has_error(function() core.timestamp(1e300) end)
       assert.has_error(function() core.timestamp(-1e300) end)
       assert.has_error(function() core.timestamp(0 / 0) end)
