@@ -118,12 +118,15 @@ ubsan: deps
 	  TEST_PRELOAD="$$(clang -print-file-name=libclang_rt.ubsan_standalone-x86_64.so)" \
 	  SPECS="$(or $(SPECS),$(SAN_SPECS))" scripts/test
 
-# The whole suite under valgrind memcheck: any error or definite leak fails the run.
+# The suite under valgrind memcheck: any error or definite leak fails the run. Specs
+# tagged #timing (the quota at frame rates: a 10 ms guard against a 30-fold slowdown)
+# are about time, not memory, and stay out.
 valgrind: deps
 	@$(MAKE) --no-print-directory all test-bins BUILD=build/valgrind CFLAGS="-O1 -g"
 	@BUILD=build/valgrind LUA=$(LUA) \
 	  TEST_WRAPPER="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite \
 	    --error-exitcode=99 --suppressions=$(CURDIR)/scripts/valgrind.supp" \
+	  BUSTED_ARGS="--exclude-tags=timing" \
 	  SPECS="$(or $(SPECS),$(LUA_SPECS))" scripts/test
 
 # What a LuaRocks build installs (the rockspec's install_variables name the places).

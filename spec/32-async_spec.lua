@@ -106,6 +106,7 @@ describe("async", function()
   end)
 
   it("tells a host's own event loop what to wait on, and for how long", function()
+    helpers.fault(emu, { delay = 0.3, count = 4 })   -- answers wait: transfers stay open
     local c = client()
     assert.is_nil(c:timeout())
     for i = 1, 4 do c:resume_async(stream(i)) end
@@ -131,7 +132,9 @@ describe("async", function()
 
   describe("the quota at frame rates", function()
     for _, fps in ipairs { 30, 60, 240 } do
-      it(("holds at %d fps: <= 30 in any second, no throttling, the quota used"):format(fps), function()
+      -- #timing: the guard absorbs 10 ms between a slot and the arrival, which a
+      -- program slowed 30-fold (valgrind) does not keep; make valgrind leaves these out.
+      it(("holds at %d fps: <= 30 in any second, no throttling, the quota used #timing"):format(fps), function()
         local c = client { limiter = live.limiter { rate = 30, store = "local" } }
         local sent = {}
         for i = 1, 90 do
