@@ -16,14 +16,7 @@
 
 #include "reference.h"
 
-#define CHECK(cond, ...) do {                                                        \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fputc('\n', stderr);                                                     \
-            abort();                                                                 \
-        }                                                                            \
-    } while (0)
+#include "check.h"
 
 static const long statuses[] = {
     200, 201, 204, 299, 199, 300, 0, 100, 101, 301, 304, 399, 400, 404, 429, 499, 500, 503,

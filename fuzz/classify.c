@@ -87,7 +87,7 @@ static int run_expect(lua_State *L) {
     const char *kind;
     a.decode = 2;
     r = decode_answer(L, &a);
-    fz_settle(L, base, r, e->x);
+    fz_settle(L, base, r);
     CHECK(r == (e->want == FZ_RESULT ? 1 : 2), "HTTP %ld: %d results, wanted %s", a.status,
           r, fz_kinds[e->want]);
     if (r == 1) {

@@ -17,14 +17,7 @@
 
 #include "encode.h"
 
-#define CHECK(cond, ...) do {                                                        \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fputc('\n', stderr);                                                     \
-            abort();                                                                 \
-        }                                                                            \
-    } while (0)
+#include "check.h"
 
 #define MAXP (ENCODE_MAX_PARAMS + 8)
 

@@ -49,7 +49,7 @@ FUZZ_LIBS_classify := $(FUZZ_LUA_LIBS) $(FUZZ_EXPAT_LIBS)
 FUZZ_LIBS_xmltree  := $(FUZZ_EXPAT_LIBS) -Wl,--wrap=XML_ParserCreate -Wl,--wrap=realloc
 FUZZ_LIBS_answer   :=
 
-$(FUZZ_BINS): $(FUZZ_BUILD)/%: fuzz/%.c $(wildcard $(FUZZ_SRC)/*.h $(FUZZ_SRC)/*/*.h) mk/fuzz.mk
+$(FUZZ_BINS): $(FUZZ_BUILD)/%: fuzz/%.c fuzz/check.h $(wildcard $(FUZZ_SRC)/*.h $(FUZZ_SRC)/*/*.h) mk/fuzz.mk
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(filter %.c,$^) $(FUZZ_LIBS_$*) -lm -o $@
 
