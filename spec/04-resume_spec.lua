@@ -14,12 +14,7 @@ describe("against the emulator", function()
   lazy_teardown(function() emu:stop() end)
   before_each(function() helpers.reset(emu) end)
 
-  local function client(extra)
-    local opts = { access_key_id = "testid", access_key_secret = "testsecret",
-                   endpoint = emu.url, limiter = false, retry = false }
-    for k, v in pairs(extra or {}) do opts[k] = v end
-    return live.new(opts)
-  end
+  local function client(extra) return helpers.client(emu.url, extra) end
   local stream = { domain = "demo.aliyundoc.com", app = "liveApp", stream = "room42" }
 
   describe("resume", function()

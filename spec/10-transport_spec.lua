@@ -10,12 +10,7 @@ describe("TLS", function()
   lazy_setup(function() emu = helpers.emulator("--tls --qps 100000") end)
   lazy_teardown(function() emu:stop() end)
 
-  local function client(extra)
-    local opts = { access_key_id = "testid", access_key_secret = "testsecret",
-                   endpoint = emu.url, limiter = false, retry = false }
-    for k, v in pairs(extra or {}) do opts[k] = v end
-    return live.new(opts)
-  end
+  local function client(extra) return helpers.client(emu.url, extra) end
 
   it("serves https with a CA file", function()
     assert.matches("^https://", emu.url)

@@ -89,24 +89,7 @@ local function parse_grants(text, tag)
   return times, spans, lines
 end
 
--- The directory the module was loaded from: build/<lua>/.
-local function build_dir()
-  local path = assert(package.searchpath("aliyun.live.core", package.cpath))
-  return (path:gsub("/aliyun/live/core%.so$", ""))
-end
-
--- Build the C test hosts (mk/limiter-tests.mk) for this build directory.
-local function test_host(name)
-  local build = build_dir()
-  local bin = build .. "/spec/" .. name
-  -- the host must link the Lua this spec runs on
-  local lua = rawget(_G, "jit") and "LUA_VERSION=5.1 LUA_PC=luajit"
-    or ("LUA_VERSION=%s"):format(_VERSION:match("%d+%.%d+"))
-  local out, ok = helpers.run(("make --no-print-directory -s -f Makefile -f mk/limiter-tests.mk "
-    .. "%s BUILD=%s %s 2>&1"):format(lua, helpers.sh_quote(build), helpers.sh_quote(bin)))
-  assert(ok, "could not build " .. bin .. ":\n" .. out)
-  return bin
-end
+local test_host = helpers.test_host
 
 -- The worker run by separate processes: takes N grants of KEY from STORE (interval T,
 -- tolerance TAU, at most CNT per window W), starting at the monotonic instant START,

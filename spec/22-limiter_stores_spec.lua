@@ -14,22 +14,7 @@ end
 
 local function shm_file(name) return "/dev/shm/aliyun-live-" .. name end
 
-local function build_dir()
-  local path = assert(package.searchpath("aliyun.live.core", package.cpath))
-  return (path:gsub("/aliyun/live/core%.so$", "")), path
-end
-
--- Build a C test host (mk/limiter-tests.mk) for this build directory and Lua.
-local function test_host(name)
-  local build = build_dir()
-  local bin = build .. "/spec/" .. name
-  local lua = rawget(_G, "jit") and "LUA_VERSION=5.1 LUA_PC=luajit"
-    or ("LUA_VERSION=%s"):format(_VERSION:match("%d+%.%d+"))
-  local out, ok = helpers.run(("make --no-print-directory -s -f Makefile -f mk/limiter-tests.mk "
-    .. "%s BUILD=%s %s 2>&1"):format(lua, helpers.sh_quote(build), helpers.sh_quote(bin)))
-  assert(ok, "could not build " .. bin .. ":\n" .. out)
-  return bin
-end
+local build_dir, test_host = helpers.build_dir, helpers.test_host
 
 -- Run a Lua chunk in a child process (package.cpath as ours); its output and success.
 local function child(code, ...)

@@ -28,14 +28,8 @@ describe("hardening", function()
   lazy_teardown(function() emu:stop() end)
   before_each(function() helpers.reset(emu) end)
 
-  local function client(extra)
-    local opts = { access_key_id = "testid", access_key_secret = "testsecret",
-                   endpoint = emu.url, limiter = false, retry = false }
-    for k, v in pairs(extra or {}) do
-      if v == false and k:match("^access_key") then opts[k] = nil else opts[k] = v end
-    end
-    return live.new(opts)
-  end
+  local function client(extra) return helpers.client(emu.url, extra) end
+  local UNSET = helpers.UNSET
 
   describe("async callbacks", function()
     it("a raising callback loses no request, and the next batch runs", function()
@@ -176,7 +170,7 @@ describe("hardening", function()
       local p = live.credentials.ram_role_arn { role_arn = "acs:ram::1234567890:role/r",
         access_key_id = src.access_key_id, access_key_secret = "wrong",
         security_token = src.security_token, sts_endpoint = emu.url }
-      local _, err = client({ access_key_id = false, access_key_secret = false, credentials = p })
+      local _, err = client({ access_key_id = UNSET, access_key_secret = UNSET, credentials = p })
         :resume(STREAM)
       assert.equal("SignatureDoesNotMatch", err.code)
       local text = tostring(err) .. " " .. require("cjson").encode(setmetatable(err, nil))
@@ -219,8 +213,8 @@ describe("hardening", function()
         { access_key_id = "testid", access_key_secret = "testsecret", security_token = "a\r\nb" },
         { access_key_id = "testid", access_key_secret = "" },
       } do
-        local _, err = client({ credentials = provider(creds), access_key_id = false,
-                                access_key_secret = false }):resume(STREAM)
+        local _, err = client({ credentials = provider(creds), access_key_id = UNSET,
+                                access_key_secret = UNSET }):resume(STREAM)
         assert.equal("SDK.CredentialsError", err.code)
         assert.matches("'evil'", err.message)
         assert.is_nil(err.message:find("junk", 1, true))
@@ -231,8 +225,8 @@ describe("hardening", function()
   end)
 
   describe("hooks that break their contract", function()
-    local function with_provider(p) return client { credentials = p, access_key_id = false,
-                                                    access_key_secret = false } end
+    local function with_provider(p) return client { credentials = p, access_key_id = UNSET,
+                                                    access_key_secret = UNSET } end
 
     it("credential providers: an error naming the provider, sync and async", function()
       for _, get in ipairs {
@@ -276,7 +270,7 @@ describe("hardening", function()
       local lim = { reserve = function(_, key) keys[#keys + 1] = key return 0 end }
       local p = live.credentials.ram_role_arn { role_arn = "acs:ram::1234567890:role/r",
         access_key_id = "testid", access_key_secret = "testsecret", sts_endpoint = emu.url }
-      local c = client { credentials = p, access_key_id = false, access_key_secret = false,
+      local c = client { credentials = p, access_key_id = UNSET, access_key_secret = UNSET,
                          limiter = lim }
       assert(c:resume(STREAM))
       p:invalidate()                                    -- a new temporary AccessKeyId
@@ -293,7 +287,7 @@ describe("hardening", function()
     it("signs and sends x-acs-accesskey-id beside the token, as the official SDKs", function()
       local p = live.credentials.ram_role_arn { role_arn = "acs:ram::1234567890:role/r",
         access_key_id = "testid", access_key_secret = "testsecret", sts_endpoint = emu.url }
-      local c = client { credentials = p, access_key_id = false, access_key_secret = false,
+      local c = client { credentials = p, access_key_id = UNSET, access_key_secret = UNSET,
                          signature = "v3" }
       assert(c:resume(STREAM))
       local pre = c:presign("ResumeLiveStream", { DomainName = "d.com" })

@@ -196,6 +196,37 @@ helpers.cli_clean_env = "env -u ALIYUN_LIVE_ENDPOINT -u ALIYUN_LIVE_LIMITER -u A
   .. " -u ALIBABA_CLOUD_OIDC_PROVIDER_ARN -u ALIBABA_CLOUD_OIDC_TOKEN_FILE"
   .. " -u ALIBABA_CLOUD_CREDENTIALS_URI"
 
+-- A client of the emulator at `url` with the test account, no limiter and no retries;
+-- `extra` overrides, and a value of helpers.UNSET leaves that option out.
+helpers.UNSET = setmetatable({}, { __tostring = function() return "helpers.UNSET" end })
+function helpers.client(url, extra)
+  local opts = { access_key_id = "testid", access_key_secret = "testsecret",
+                 endpoint = url, limiter = false, retry = false }
+  for k, v in pairs(extra or {}) do
+    if v == helpers.UNSET then opts[k] = nil else opts[k] = v end
+  end
+  return require("aliyun.live").new(opts)
+end
+
+-- The directory the module was loaded from (build/<lua>/) and the module's path.
+function helpers.build_dir()
+  local path = assert(package.searchpath("aliyun.live.core", package.cpath))
+  return (path:gsub("/aliyun/live/core%.so$", "")), path
+end
+
+-- A C test host (mk/limiter-tests.mk) built for this build directory, linking the Lua
+-- this spec runs on.
+function helpers.test_host(name)
+  local build = helpers.build_dir()
+  local bin = build .. "/spec/" .. name
+  local lua = rawget(_G, "jit") and "LUA_VERSION=5.1 LUA_PC=luajit"
+    or ("LUA_VERSION=%s"):format(_VERSION:match("%d+%.%d+"))
+  local out, ok = helpers.run(("make --no-print-directory -s -f Makefile -f mk/limiter-tests.mk "
+    .. "%s BUILD=%s %s 2>&1"):format(lua, sh_quote(build), sh_quote(bin)))
+  assert(ok, "could not build " .. bin .. ":\n" .. out)
+  return bin
+end
+
 math.randomseed(os.time() + math.floor(core.monotonic() * 1e6) % 1000000)
 
 

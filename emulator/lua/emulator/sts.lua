@@ -59,6 +59,20 @@ local function policy(p)
 end
 
 -- The shared part of both answers: AssumedRoleUser and Credentials for owner.
+-- What both AssumeRole calls check after the role: the session's name, its lifetime
+-- and the policy. session, lifetime; or nil, nil, err.
+local function session_terms(p)
+  local session, err = session_name(p)
+  if not session then return nil, nil, err end
+  local lifetime
+  lifetime, err = duration(p)
+  if not lifetime then return nil, nil, err end
+  local ok
+  ok, err = policy(p)
+  if not ok then return nil, nil, err end
+  return session, lifetime
+end
+
 local function assumed(doc, arn, session, owner, lifetime)
   local k = keys.issue(owner, config.sts_ttl or lifetime, clock.now())
   render.add(doc, "AssumedRoleUser", render.obj(
@@ -79,15 +93,9 @@ function M.AssumeRole(p, ctx)
   end
   local arn, err = role_arn(p)
   if not arn then return nil, err end
-  local session
-  session, err = session_name(p)
+  local session, lifetime
+  session, lifetime, err = session_terms(p)
   if not session then return nil, err end
-  local lifetime
-  lifetime, err = duration(p)
-  if not lifetime then return nil, err end
-  local ok
-  ok, err = policy(p)
-  if not ok then return nil, err end
   return assumed(render.obj("RequestId", ctx.request_id), arn, session, ctx.owner, lifetime)
 end
 
@@ -103,15 +111,9 @@ function M.AssumeRoleWithOIDC(p, ctx)
   local claims
   claims, err = jwt.check(p.OIDCToken, clock.now())
   if not claims then return nil, err end
-  local session
-  session, err = session_name(p)
+  local session, lifetime
+  session, lifetime, err = session_terms(p)
   if not session then return nil, err end
-  local lifetime
-  lifetime, err = duration(p)
-  if not lifetime then return nil, err end
-  local ok
-  ok, err = policy(p)
-  if not ok then return nil, err end
 
   local info = render.obj()
   render.add(info, "Subject", claims.sub)
