@@ -123,16 +123,15 @@ int sign_v1(sign_mac_t *m, const char *method, const kv_t *kv, size_t n,
             buf_t *canon, buf_t *sts, buf_t *tmp,
             char sig[SIGN_V1_B64LEN + 1], char err[SIGN_ERRLEN]) {
     unsigned char mac[EVP_MAX_MD_SIZE];
-    size_t maclen = 0, start = canon->len;
-    if (encode_canonical(canon, kv, n, tmp) != 0) {
+    size_t maclen = 0;
+    buf_adds(sts, method);
+    buf_add(sts, "&%2F&", 5);
+    /* The string to sign carries the canonical query encoded once more: both at once. */
+    if (encode_canonical_twice(canon, sts, kv, n, tmp) != 0) {
         snprintf(err, SIGN_ERRLEN, n > ENCODE_MAX_PARAMS ? "too many parameters"
                                                          : "out of memory");
         return -1;
     }
-    buf_adds(sts, method);
-    buf_add(sts, "&%2F&", 5);
-    encode_pct(sts, canon->data + start, canon->len - start);
-    if (sts->oom) { snprintf(err, SIGN_ERRLEN, "out of memory"); return -1; }
     if (slot_mac(&m->sha1, secret, secret_len, "&", 1, sts->data, sts->len,
                  mac, sizeof mac, &maclen, err) != 0)
         return -1;
