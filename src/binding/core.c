@@ -50,6 +50,26 @@ static int l_utf8_len(lua_State *L) {
     return 1;
 }
 
+/* core.unknown_key(t, set) → the first key of table t that is not a key of table set,
+ * or nothing: the check behind "unknown option/field" errors, without a Lua-level
+ * traversal (each next() from Lua costs a function call). */
+static int l_unknown_key(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, 2);   /* returns the type only from Lua 5.3 on */
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            return 1;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 /* core.pct(s) → s percent-encoded as the signatures want it. */
 static int l_pct(lua_State *L) {
     size_t n;
@@ -164,6 +184,7 @@ CORE_EXPORT int luaopen_aliyun_live_core(lua_State *L) {
         { "check_text", l_check_text },
         { "utf8_len", l_utf8_len },
         { "pct", l_pct },
+        { "unknown_key", l_unknown_key },
         { "timestamp", l_timestamp },
         { "now", l_now },
         { "monotonic", l_monotonic },

@@ -18,14 +18,29 @@ _M.STREAM_FIELDS = STREAM_FIELDS
 
 --- {domain=, app=, stream=} → the four parameters of ResumeLiveStream (and
 -- ForbidLiveStream) | nil, err.
+local check_fields, check_domain, check_text = validate.fields, validate.domain, validate.text
+local unknown_key, text_problem = core.unknown_key, core.check_text
+local MAX_NAME = validate.MAX_NAME
+
+-- Every call of resume comes here, so the common case of each check is written out
+-- (no call into validate.lua); anything else goes there for its verdict and message.
 function _M.stream(fn, args, fields)
-  validate.fields(fn, "field", args, fields or STREAM_FIELDS)
-  local domain, err = validate.domain(fn, args.domain)
+  if type(args) ~= "table" or unknown_key(args, fields or STREAM_FIELDS) ~= nil then
+    check_fields(fn, "field", args, fields or STREAM_FIELDS)
+  end
+  local domain, err = check_domain(fn, args.domain)
   if not domain then return nil, err end
-  local app; app, err = validate.name(fn, "app", args.app)
-  if not app then return nil, err end
-  local stream; stream, err = validate.name(fn, "stream", args.stream)
-  if not stream then return nil, err end
+  local app, stream = args.app, args.stream
+  -- validate.name: a string of 1 to MAX_NAME characters, UTF-8 without control ones.
+  if not (type(app) == "string" and app ~= "" and #app <= MAX_NAME and not text_problem(app)) then
+    app, err = check_text(fn, "app", app, MAX_NAME)
+    if not app then return nil, err end
+  end
+  if not (type(stream) == "string" and stream ~= "" and #stream <= MAX_NAME
+          and not text_problem(stream)) then
+    stream, err = check_text(fn, "stream", stream, MAX_NAME)
+    if not stream then return nil, err end
+  end
   return { DomainName = domain, AppName = app, StreamName = stream,
            LiveStreamType = "publisher" }
 end
