@@ -164,8 +164,8 @@ local PRESIGN = {
   timestamp = { "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$", "a string YYYY-MM-DDThh:mm:ssZ" },
   nonce = { "^[%w%-_%.]+$", "a non-empty string of letters, digits, '-', '_', '.'" },
   version = { "^%d%d%d%d%-%d%d%-%d%d$", "a string YYYY-MM-DD" },
-  method = { "^GET$", "one of \"GET\", \"POST\"", "^POST$" },
-  signature = { "^v1$", "one of \"v1\", \"v3\"", "^v3$" },
+  method = { "^GET$", "one of \"GET\", \"POST\"", "^POST$", ok = { GET = true, POST = true } },
+  signature = { "^v1$", "one of \"v1\", \"v3\"", "^v3$", ok = { v1 = true, v3 = true } },
 }
 
 --- client:presign(action, params [, opts]) → table | nil, err, without network I/O.
@@ -180,7 +180,8 @@ function Client:presign(action, params, opts)
   for k, v in pairs(opts) do
     local rule = PRESIGN[k]
     if not rule then raise("presign", format("unknown option '%s'", tostring(k))) end
-    if type(v) ~= "string" or not (v:match(rule[1]) or (rule[3] and v:match(rule[3]))) or #v > 64 then
+    if not (rule.ok and rule.ok[v]) and (type(v) ~= "string" or #v > 64 or
+        not (v:match(rule[1]) or (rule[3] and v:match(rule[3])))) then
       raise("presign", format("'%s' must be %s", k, rule[2]))
     end
   end
@@ -293,6 +294,7 @@ function Client:resume_many(list, opts)
   local ops = {}
   local s = not self.closed and scheduler(self)
   local group = async.group(concurrency)
+  local function done_op(res, err, op) complete(op.item, res, err, op.attempts) end
   for i = 1, total do
     local p = params[i]
     if p.code then
@@ -300,13 +302,13 @@ function Client:resume_many(list, opts)
     elseif self.closed then
       complete(i, nil, closed_error(), 0)
     else
-      ops[i] = async.submit(s, "ResumeLiveStream", p, function(res, err, op)
-        complete(i, res, err, op.attempts)
-      end, group)
+      local op = async.submit(s, "ResumeLiveStream", p, done_op, group)
+      op.item = i   -- the batch's own ops: which entry a completion fills
+      ops[i] = op
     end
   end
   local ok, e = pcall(function()
-    while done < total and not self.closed do self:poll(1) end
+    while done < total and not self.closed do async.poll(s, 1) end   -- self:poll(1)
   end)
   if not ok or done < total then
     aborted = true

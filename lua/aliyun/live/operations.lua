@@ -138,15 +138,21 @@ end
 --- The parameters of call/presign: names raise when malformed or reserved; values
 -- are strings, numbers (as integers when they are) or booleans; a bad value returns
 -- nil, err naming the parameter. Copies only when a value needs converting.
+local valid_names, nnames = {}, 0   -- names that passed, bounded as the actions are
+
 function _M.params(fn, params)
   if params == nil then return {} end
   if type(params) ~= "table" then raise(fn, "params must be a table") end
   local out
   for k, v in pairs(params) do
-    if type(k) ~= "string" or not k:match("^%a[%w%.]*$") or #k > 128 then
-      raise(fn, format("parameter name '%s' is not valid", tostring(k)))
+    if not valid_names[k] then
+      if type(k) ~= "string" or not k:match("^%a[%w%.]*$") or #k > 128 then
+        raise(fn, format("parameter name '%s' is not valid", tostring(k)))
+      end
+      if RESERVED[k] then raise(fn, format("parameter '%s' is set by the client", k)) end
+      if nnames >= 256 then valid_names, nnames = {}, 0 end
+      valid_names[k], nnames = true, nnames + 1
     end
-    if RESERVED[k] then raise(fn, format("parameter '%s' is set by the client", k)) end
     local t = type(v)
     if t ~= "string" then
       if t == "number" then
@@ -165,7 +171,7 @@ function _M.params(fn, params)
       end
       out[k] = v
     end
-    local problem, at = core.check_text(v)
+    local problem, at = text_problem(v)
     if problem then
       return nil, invalid(k, format("%s (byte %d)", problem == "utf8" and "is not valid UTF-8"
         or "contains a control character", at))
