@@ -135,8 +135,17 @@ static int build_v3(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
 
 int request_build(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
                   char err[SIGN_ERRLEN]) {
+    request_in_t own = *in;
+    size_t nl = strlen(in->nonce);
     int rc;
     reset(o);
+    if (nl > REQUEST_MAX_NONCE) {
+        snprintf(err, SIGN_ERRLEN, "nonce longer than %d bytes", REQUEST_MAX_NONCE);
+        return -1;
+    }
+    memcpy(o->nonce, in->nonce, nl + 1);
+    own.nonce = o->nonce;
+    in = &own;
     rc = in->v3 ? build_v3(in, o, mac, err) : build_v1(in, o, mac, err);
     if (rc != 0) return -1;
     if (!buf_cstr(&o->url) || !buf_cstr(&o->body)) {

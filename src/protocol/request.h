@@ -11,6 +11,7 @@
 #pragma GCC visibility push(hidden)   /* see buf.h */
 
 #define REQUEST_MAX_HEADERS 16
+#define REQUEST_MAX_NONCE   64   /* presign accepts a caller's nonce up to this long */
 
 typedef struct request_in {
     const char *endpoint;           /* "https://host[:port]", no trailing slash */
@@ -38,13 +39,15 @@ typedef struct request_out {
     buf_t canon, sts, creq, signed_headers, authorization, tmp;
     char  signature[SIGN_HEXLEN + 1];
     char  payload_hash[SIGN_HEXLEN + 1];
+    char  nonce[REQUEST_MAX_NONCE + 1];       /* a copy: headers point here, not into `in` */
 } request_out_t;
 
 void request_out_init(request_out_t *o);
 void request_out_free(request_out_t *o);
 
 /* Fill o (its buffers are reset first). Returns 0 or -1 with err set. The result points
- * into `in`'s strings, which must outlive its use. */
+ * into `in`'s strings, which must outlive its use — except the nonce, which is copied
+ * (callers make it on their stack). */
 int request_build(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
                   char err[SIGN_ERRLEN]);
 
