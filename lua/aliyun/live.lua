@@ -294,17 +294,22 @@ function Client:resume_many(list, opts)
   local ops = {}
   local s = not self.closed and scheduler(self)
   local group = async.group(concurrency)
-  local function done_op(res, err, op) complete(op.item, res, err, op.attempts) end
+  local item = {}   -- op → its index: the batch's own ops are never seen outside
+  local function done_op(res, err, op)
+    local i = item[op]
+    item[op], ops[i] = nil, nil   -- a finished op is not cancelled: let it go
+    complete(i, res, err, op.attempts)
+  end
   for i = 1, total do
     local p = params[i]
+    params[i] = nil
     if p.code then
       complete(i, nil, p, 0)
     elseif self.closed then
       complete(i, nil, closed_error(), 0)
     else
       local op = async.submit(s, "ResumeLiveStream", p, done_op, group)
-      op.item = i   -- the batch's own ops: which entry a completion fills
-      ops[i] = op
+      item[op], ops[i] = i, op
     end
   end
   local ok, e = pcall(function()

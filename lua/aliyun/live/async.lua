@@ -90,15 +90,15 @@ local function finish(s, task, res, err, attempts)
   push(s.done, op)
 end
 
--- Resume task with the values given (a task not started yet gets a worker and itself);
--- file it where its yield says.
-local function step(s, task, ...)
+-- Resume task with the values given, at most three: an answer (a task not started yet
+-- gets a worker and itself); file it where its yield says.
+local function step(s, task, v1, v2, v3)
   if task.dead then return end
   local co, ok, a, b, c, d = task.co, nil
   local prev = s.current
   s.current = task
   if co then
-    ok, a, b, c, d = resume(co, ...)
+    ok, a, b, c, d = resume(co, v1, v2, v3)
   else
     local idle = s.idle
     co = idle[#idle]
@@ -189,8 +189,9 @@ end
 
 local function new_task(s, op, group, action, params, fn)
   group = group or s.group
+  -- Every field a task gets is named here, so its table is sized once.
   local task = { op = op, group = group, turn = false, action = action, params = params,
-                 fn = fn }
+                 fn = fn, co = nil, io = nil, dead = nil, due = nil }
   if op then op.task = task end
   -- A group with no room: the task waits for a turn before anything runs (see pass).
   push(group.inflight >= group.limit and group.waiters or s.ready, task)
@@ -221,7 +222,8 @@ function _M.group(limit) return { limit = limit, inflight = 0, waiters = fifo() 
 --- Submit an operation → op. callback(result, err, op) runs from a later poll.
 function _M.submit(s, action, params, callback, group)
   local op = setmetatable({ action = action, done = false, callback = callback,
-                            attempts = 0, sched = s }, Op)
+                            attempts = 0, sched = s, task = nil, result = nil, err = nil },
+                          Op)   -- every field named, so the table is sized once
   s.pending = s.pending + 1
   s.ops[op] = true
   new_task(s, op, group, action, params)
