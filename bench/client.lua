@@ -13,8 +13,8 @@ local live = require "aliyun.live"
 local core = require "aliyun.live.core"
 
 local base, curl_loop = assert(os.getenv("FIXED_URL")), assert(os.getenv("CURL_LOOP"))
-local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS") or "7")
-local N = tonumber(os.getenv("BENCH_CALLS") or "10000")
+local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS") or "15")
+local N = tonumber(os.getenv("BENCH_CALLS") or "4000")
 local monotonic, clock = core.monotonic, os.clock
 local function out(name, value, fmt) print(("%s: " .. (fmt or "%.0f")):format(name, value)) end
 

@@ -7,8 +7,8 @@
 local nginx = require "nginx"
 
 local fixed = assert(os.getenv("FIXED_URL"))
-local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS") or "7")
-local N = tonumber(os.getenv("BENCH_CALLS") or "10000")
+local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS") or "11")
+local N = tonumber(os.getenv("BENCH_CALLS") or "4000")
 local function out(name, value, fmt) print(("%s: " .. (fmt or "%.0f")):format(name, value)) end
 
 local srv = nginx.start { workers = 1, log_level = "warn", env = { FIXED_URL = fixed },

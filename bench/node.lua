@@ -9,8 +9,8 @@ local core = require "aliyun.live.core"
 
 local fixed = assert(os.getenv("FIXED_URL"))
 local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS") or "7")
-local N_NODE = tonumber(os.getenv("BENCH_NODE_CALLS") or "3000")
-local N = tonumber(os.getenv("BENCH_CALLS") or "10000")
+local N_NODE = tonumber(os.getenv("BENCH_NODE_CALLS") or "2000")
+local N = tonumber(os.getenv("BENCH_CALLS") or "4000")
 local script = (os.getenv("ALIYUN_LIVE_ROOT") or ".") .. "/bench/node_sdk.js"
 local function out(name, value, fmt) print(("%s: " .. (fmt or "%.0f")):format(name, value)) end
 
