@@ -19,12 +19,22 @@ _M.STREAM_FIELDS = STREAM_FIELDS
 --- {domain=, app=, stream=} → the four parameters of ResumeLiveStream (and
 -- ForbidLiveStream) | nil, err.
 local check_fields, check_domain, check_text = validate.fields, validate.domain, validate.text
-local unknown_key, text_problem = core.unknown_key, core.check_text
-local MAX_NAME = validate.MAX_NAME
+local unknown_key, text_problem, plain_fields = core.unknown_key, core.check_text,
+  core.plain_fields
+local MAX_NAME, MAX_DOMAIN, valid_domains = validate.MAX_NAME, validate.MAX_DOMAIN,
+  validate.valid_domains
 
--- Every call of resume comes here, so the common case of each check is written out
--- (no call into validate.lua); anything else goes there for its verdict and message.
+-- Every call of resume comes here. The common case is answered by one core call: the
+-- three fields and nothing else, each printable ASCII within the shorter limit (so
+-- valid UTF-8 of as many characters), and a domain already found valid. Anything else
+-- takes the checks below, written out too, and validate.lua gives each verdict and
+-- message.
 function _M.stream(fn, args, fields)
+  if type(args) == "table" and not fields and plain_fields(args, STREAM_FIELDS, MAX_DOMAIN) == 3
+     and valid_domains[args.domain] then
+    return { DomainName = args.domain, AppName = args.app, StreamName = args.stream,
+             LiveStreamType = "publisher" }
+  end
   if type(args) ~= "table" or unknown_key(args, fields or STREAM_FIELDS) ~= nil then
     check_fields(fn, "field", args, fields or STREAM_FIELDS)
   end

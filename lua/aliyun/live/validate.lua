@@ -45,8 +45,10 @@ end
 -- digits, '-' and '_' (and UTF-8 for internationalised names), no label starting or
 -- ending with '-', no empty label (so no leading, trailing or double dot).
 -- Domains seen valid: a client talks to few, and checking one label by label costs more
--- than the rest of a call's Lua. Bounded, as operations.action's cache.
+-- than the rest of a call's Lua. Bounded, as operations.action's cache; emptied in place,
+-- so that operations.lua may look into it (read only).
 local valid_domains, nvalid = {}, 0
+_M.valid_domains = valid_domains
 
 function _M.domain(fn, v, field)
   if valid_domains[v] then return v end
@@ -71,7 +73,10 @@ function _M.domain(fn, v, field)
     if not dot then break end
     start = dot + 1
   end
-  if nvalid >= 256 then valid_domains, nvalid = {}, 0 end
+  if nvalid >= 256 then
+    for k in pairs(valid_domains) do valid_domains[k] = nil end
+    nvalid = 0
+  end
   valid_domains[d], nvalid = true, nvalid + 1
   return d
 end
