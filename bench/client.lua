@@ -16,7 +16,9 @@ local base, curl_loop = assert(os.getenv("FIXED_URL")), assert(os.getenv("CURL_L
 local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS") or "15")
 local N = tonumber(os.getenv("BENCH_CALLS") or "4000")
 local monotonic, clock = core.monotonic, os.clock
-local function out(name, value, fmt) print(("%s: " .. (fmt or "%.0f")):format(name, value)) end
+local function out(name, value, fmt)
+  print(("%s: " .. (fmt or "%.0f")):format(name, value))
+end
 
 -- The public API with its defaults, limiter and retries off (the server is not the API).
 local function client(extra)
@@ -100,6 +102,11 @@ local function curl_run(args, n, k, wait)
   return tonumber(rate), tonumber(cpu)
 end
 
+-- The first and third quartiles of a sorted list.
+local function quartiles(s)
+  return s[math.floor((#s + 3) / 4)], s[math.ceil(3 * #s / 4)]
+end
+
 -- Alternating rounds of `sides` (name → function() → calls/s, CPU µs per call); prints
 -- each side's median rate and CPU, and the medians of the per-round ratios asked for.
 local function compare(prefix, sides, ratios)
@@ -119,8 +126,9 @@ local function compare(prefix, sides, ratios)
       per[r] = kind == "cpu" and cpu[a][r] - cpu[b][r] or rate[a][r] / rate[b][r]
     end
     out(name, median(per), kind == "cpu" and "%.1f" or "%.3f")
-    table.sort(per)
-    out(name .. "_range", per[#per] - per[1], kind == "cpu" and "%.1f" or "%.3f")
+    table.sort(per)   -- how noisy: the middle half of the rounds
+    local f = kind == "cpu" and "%.1f" or "%.3f"
+    print(("%s_q1_q3: " .. f .. ".." .. f):format(name, quartiles(per)))
   end
 end
 
