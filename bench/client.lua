@@ -1,19 +1,29 @@
 -- Client overhead against a fixed-body keep-alive server (FIXED_URL), each figure next
 -- to its plain-libcurl baseline (CURL_LOOP) measured in the same run: resident memory
 -- after 1,000 and 100,000 calls (first, in a fresh heap); presign cost through Lua;
--- sequential resume calls/s; 16 in flight with resume_many. Rounds alternate between
--- the client and the baseline; each ratio is the median of the rounds' ratios, so a
--- noisy moment hits both sides of one round rather than one side of the figure.
+-- sequential resume with the default method (POST, parameters in a form body) and with
+-- GET; 16 in flight with resume_many. The baseline sends what the client sends — the
+-- same method, header lines, user agent, and a body or URL of the same length, signed
+-- once by the client's own signer — so the ratios compare the same bytes on the wire.
+-- Rounds alternate between the client and the baseline; each ratio is the median of the
+-- rounds' ratios, so a noisy moment hits both sides of one round rather than one side of
+-- the figure. CPU per call is user + sys of each process over its round (os.clock here:
+-- CLOCK_PROCESS_CPUTIME_ID; getrusage in curl_loop).
 local live = require "aliyun.live"
 local core = require "aliyun.live.core"
 
 local base, curl_loop = assert(os.getenv("FIXED_URL")), assert(os.getenv("CURL_LOOP"))
-local monotonic = core.monotonic
-local function out(name, value, fmt) print(("%s: " .. (fmt or "%.0f")):format(name, value)) end
+local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS") or "15")
+local N = tonumber(os.getenv("BENCH_CALLS") or "4000")
+local monotonic, clock = core.monotonic, os.clock
+local function out(name, value, fmt)
+  print(("%s: " .. (fmt or "%.0f")):format(name, value))
+end
 
+-- The public API with its defaults, limiter and retries off (the server is not the API).
 local function client(extra)
   local opts = { access_key_id = "testid", access_key_secret = "testsecret", endpoint = base,
-                 limiter = false, method = "GET" }
+                 limiter = false, retry = false }
   for k, v in pairs(extra or {}) do opts[k] = v end
   return live.new(opts)
 end
@@ -22,9 +32,11 @@ local params = { AppName = "liveApp", DomainName = "demo.aliyundoc.com",
                  LiveStreamType = "publisher", StreamName = "room42" }
 
 local function median(t)
-  table.sort(t)
-  local n = #t
-  return n % 2 == 1 and t[(n + 1) / 2] or (t[n / 2] + t[n / 2 + 1]) / 2
+  local s = {}
+  for i = 1, #t do s[i] = t[i] end
+  table.sort(s)
+  local n = #s
+  return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
 end
 
 -- Resident memory after 1,000 and after 100,000 sequential calls.
@@ -63,50 +75,119 @@ do
   end
 end
 
--- The same signed URL the client sends, so both sides do the same HTTP work.
-local signed = client():presign("ResumeLiveStream", params, { method = "GET" }).url
+------------------------------------------------------------- the baselines --
 
-local function curl_rate(n, k)
-  local p = assert(io.popen(("%s '%s' %d %d"):format(curl_loop, signed, n, k or 1)))
+local function sh(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- curl_loop's arguments for sending what client c sends: one request signed by c's
+-- signer (so the same header lines, and a body or URL of the same length as every call's).
+local function wire_args(c, cfg)
+  local method, url, headers, body = c.signer:sign("ResumeLiveStream", params, "testid",
+    "testsecret")
+  local a = { "-X", method, "-A", sh(cfg.user_agent), "-H", sh("Expect:") }
+  for k, v in pairs(headers) do a[#a + 1] = "-H"; a[#a + 1] = sh(k .. ": " .. v) end
+  if method ~= "GET" then a[#a + 1] = "-d"; a[#a + 1] = sh(body) end
+  a[#a + 1] = sh(url)
+  return table.concat(a, " ")
+end
+
+-- One run of the baseline → calls/s, CPU µs per call.
+local function curl_run(args, n, k, wait)
+  local cmd = ("%s -k %d -w %s %s %d"):format(curl_loop, k or 1, wait or "poll", args, n)
+  local p = assert(io.popen(cmd))
   local text = p:read("*a")
   p:close()
-  return (assert(tonumber(text:match("calls_per_second: (%d+)")), text))
+  local rate, cpu = text:match("calls_per_second: (%d+)"), text:match("cpu_us_per_call: ([%d.]+)")
+  assert(rate and cpu, "curl_loop failed: " .. text)
+  return tonumber(rate), tonumber(cpu)
 end
 
-local function compare(name, rounds, mine_fn, theirs_fn)
-  local mine, theirs, ratios = {}, {}, {}
-  for r = 1, rounds do
-    mine[r], theirs[r] = mine_fn(), theirs_fn()
-    ratios[r] = mine[r] / theirs[r]
+-- The first and third quartiles of a sorted list.
+local function quartiles(s)
+  return s[math.floor((#s + 3) / 4)], s[math.ceil(3 * #s / 4)]
+end
+
+-- Alternating rounds of `sides` (name → function() → calls/s, CPU µs per call); prints
+-- each side's median rate and CPU, and the medians of the per-round ratios asked for.
+local function compare(prefix, sides, ratios)
+  local rate, cpu = {}, {}
+  for _, s in ipairs(sides) do rate[s[1]], cpu[s[1]] = {}, {} end
+  for r = 1, ROUNDS do
+    for _, s in ipairs(sides) do rate[s[1]][r], cpu[s[1]][r] = s[2]() end
   end
-  out(name .. "_resume_per_second", median(mine))
-  out(name .. "_curl_per_second", median(theirs))
-  out(name .. "_ratio", median(ratios), "%.3f")
+  for _, s in ipairs(sides) do
+    out(prefix .. "_" .. s[1] .. "_per_second", median(rate[s[1]]))
+    out(prefix .. "_" .. s[1] .. "_cpu_us_per_call", median(cpu[s[1]]), "%.1f")
+  end
+  for _, q in ipairs(ratios) do
+    local name, a, b, kind = q[1], q[2], q[3], q[4]
+    local per = {}
+    for r = 1, ROUNDS do
+      per[r] = kind == "cpu" and cpu[a][r] - cpu[b][r] or rate[a][r] / rate[b][r]
+    end
+    out(name, median(per), kind == "cpu" and "%.1f" or "%.3f")
+    table.sort(per)   -- how noisy: the middle half of the rounds
+    local f = kind == "cpu" and "%.1f" or "%.3f"
+    print(("%s_q1_q3: " .. f .. ".." .. f):format(name, quartiles(per)))
+  end
 end
 
--- Sequential: one client, limiter off (the server is not the Live API).
-do
-  local c = client()
-  local n = 10000
-  for _ = 1, 1000 do assert(c:resume(stream)) end
-  compare("seq", 7, function()
-    local t0 = monotonic()
+-- A sequential round of client c: calls/s and CPU µs per call.
+local function seq_round(c, n)
+  return function()
+    local t0, c0 = monotonic(), clock()
     for _ = 1, n do c:resume(stream) end
-    return n / (monotonic() - t0)
-  end, function() return curl_rate(n) end)
+    local cpu = clock() - c0
+    return n / (monotonic() - t0), cpu * 1e6 / n
+  end
 end
 
--- 16 in flight: resume_many against a plain curl multi loop.
+-- Sequential, the default method (POST with a form body) and GET (a signed URL per call),
+-- each against its baseline, the four sides alternating: also how GET compares with POST
+-- in our client and in plain libcurl.
+do
+  local post, get = client(), client { method = "GET" }
+  for _ = 1, 1000 do assert(post:resume(stream)); assert(get:resume(stream)) end
+  local post_args, get_args = wire_args(post, post), wire_args(get, get)
+  compare("seq", {
+    { "resume", seq_round(post, N) },
+    { "curl", function() return curl_run(post_args, N) end },
+    { "get_resume", seq_round(get, N) },
+    { "get_curl", function() return curl_run(get_args, N) end },
+  }, {
+    { "seq_ratio", "resume", "curl" },
+    { "cpu_us_per_call_over_curl", "resume", "curl", "cpu" },
+    { "seq_get_ratio", "get_resume", "get_curl" },
+    { "cpu_us_per_call_over_curl_get", "get_resume", "get_curl", "cpu" },
+    { "seq_get_vs_post_resume", "get_resume", "resume" },
+    { "seq_get_vs_post_curl", "get_curl", "curl" },
+  })
+  post:close()
+  get:close()
+end
+
+-- 16 in flight: resume_many against plain curl-multi (curl_multi_perform +
+-- curl_multi_poll, the usual loop) and against the socket_action loop our driver uses.
 do
   local c = client()
-  local n = 10000
   local list = {}
-  for i = 1, n do list[i] = stream end
+  for i = 1, N do list[i] = stream end
   c:resume_many(list, { concurrency = 16 })
-  compare("inflight16", 7, function()
-    local t0 = monotonic()
-    local _, summary = c:resume_many(list, { concurrency = 16 })
-    assert(summary.ok == n, "resume_many failed")
-    return n / (monotonic() - t0)
-  end, function() return curl_rate(n, 16) end)
+  local args = wire_args(c, c)
+  compare("inflight16", {
+    { "resume", function()
+      local t0, c0 = monotonic(), clock()
+      local _, summary = c:resume_many(list, { concurrency = 16 })
+      local cpu = clock() - c0
+      assert(summary.ok == N, "resume_many failed")
+      return N / (monotonic() - t0), cpu * 1e6 / N
+    end },
+    { "curl", function() return curl_run(args, N, 16, "poll") end },
+    { "curl_socket", function() return curl_run(args, N, 16, "socket") end },
+  }, {
+    { "inflight16_ratio", "resume", "curl" },
+    { "inflight16_socket_ratio", "resume", "curl_socket" },
+    { "inflight16_cpu_us_per_call_over_curl", "resume", "curl", "cpu" },
+  })
+  c:close()
 end

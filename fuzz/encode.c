@@ -8,6 +8,7 @@
  *   encode_canonical every parameter comes out once, encoded as encode_pct does,
  *                    sorted by encoded name (equal names by value), independent of the
  *                    input order; more than ENCODE_MAX_PARAMS is refused;
+ *                    encode_canonical_twice's second output is encode_pct of it;
  *   encode_check_text agrees with an independent UTF-8 decoder (verdict and offset);
  *   encode_utf8_len  counts the code points of valid text. */
 #include <stdint.h>
@@ -210,6 +211,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(encode_canonical(&out2, rev, n, &tmp) == 0, "reverse failed");
     CHECK(out2.len == out.len && (out.len == 0 || memcmp(out.data, out2.data, out.len) == 0),
           "order of the input changes the canonical string");
+    /* The one-pass double encoding (v1's string to sign) is encode_pct of the string. */
+    buf_reset(&out2);
+    buf_reset(&one);
+    CHECK(buf_add(&one, "x", 1) == 0 && buf_add(&out2, "x", 1) == 0, "oom");
+    CHECK(encode_canonical_twice(&out2, &one, kv, n, &tmp) == 0, "twice failed");
+    buf_reset(&out2);
+    CHECK(buf_add(&out2, "x", 1) == 0, "oom");
+    CHECK(encode_pct(&out2, out.data ? out.data : "", out.len) == 0, "oom");
+    CHECK(one.len == out2.len && memcmp(one.data, out2.data, one.len) == 0,
+          "encode_canonical_twice differs from encode_pct of the canonical string");
     free(parts);
 done:
     buf_free(&out);

@@ -159,3 +159,43 @@ describe("presign arguments", function()
     assert.equal("true", p.params.X)
   end)
 end)
+
+-- The HMACs against an independent implementation (openssl dgst), for secrets shorter
+-- than, as long as and longer than the hash block (64 bytes: a longer key is hashed
+-- first), and for a client whose secret changes between calls (the keyed state redone).
+describe("presign HMAC", function()
+  local function openssl_hmac(digest, key, data, base64)
+    local df = os.tmpname()
+    local f = assert(io.open(df, "wb")); f:write(data); f:close()
+    local cmd = ("openssl dgst -%s -mac HMAC -macopt hexkey:%s -binary %s%s"):format(digest,
+      (key:gsub(".", function(ch) return ("%02x"):format(ch:byte()) end)), helpers.sh_quote(df),
+      base64 and " | openssl base64 -A" or " | od -An -v -tx1 | tr -d ' \\n'")
+    local out = helpers.run(cmd)
+    os.remove(df)
+    return (out:gsub("%s+$", ""))
+  end
+
+  it("v1 and v3 signatures match openssl for secrets of 1 to 200 bytes", function()
+    for _, n in ipairs { 1, 10, 63, 64, 65, 100, 200 } do
+      local secret = ("s%dx"):format(n):rep(n):sub(1, n)
+      local c = live.new { access_key_id = "testid", access_key_secret = secret,
+                           endpoint = "https://live.aliyuncs.com", limiter = false }
+      local p1 = c:presign("ResumeLiveStream", { AppName = "a" })
+      assert.equal(openssl_hmac("sha1", secret .. "&", p1.string_to_sign, true), p1.signature)
+      local p3 = c:presign("ResumeLiveStream", { AppName = "a" }, { signature = "v3" })
+      assert.equal(openssl_hmac("sha256", secret, p3.string_to_sign), p3.signature)
+    end
+  end)
+
+  it("re-keys when the secret changes between calls", function()
+    local secrets = { "first-secret", ("long"):rep(30), "first-secret", "x" }
+    local creds = { access_key_id = "testid" }
+    local c = live.new { credentials = { get = function() return creds end },
+                         endpoint = "https://live.aliyuncs.com", limiter = false }
+    for _, secret in ipairs(secrets) do
+      creds = { access_key_id = "testid", access_key_secret = secret }
+      local p = c:presign("ResumeLiveStream", { AppName = "a" })
+      assert.equal(openssl_hmac("sha1", secret .. "&", p.string_to_sign, true), p.signature)
+    end
+  end)
+end)

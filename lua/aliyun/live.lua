@@ -99,10 +99,13 @@ end
 --- client:resume{domain=, app=, stream=} → result | nil, err
 -- Lets a forbidden stream be pushed again (ResumeLiveStream). app = "*" resumes the
 -- stream under every app of the domain.
-function Client:resume(args)
-  local params, err = operations.stream("resume", args)
+local stream_params = operations.stream
+
+function Client:resume(args)   -- the hot path: what call() does, without the extra call
+  local params, err = stream_params("resume", args)
   if not params then return nil, err end
-  return call(self, "ResumeLiveStream", params)
+  if self.closed then return nil, closed_error() end
+  return run(self, self.rt, "ResumeLiveStream", params)
 end
 
 --- client:forbid{domain=, app=, stream=, resume_time=?, oneshot=?} → result | nil, err
@@ -161,8 +164,8 @@ local PRESIGN = {
   timestamp = { "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$", "a string YYYY-MM-DDThh:mm:ssZ" },
   nonce = { "^[%w%-_%.]+$", "a non-empty string of letters, digits, '-', '_', '.'" },
   version = { "^%d%d%d%d%-%d%d%-%d%d$", "a string YYYY-MM-DD" },
-  method = { "^GET$", "one of \"GET\", \"POST\"", "^POST$" },
-  signature = { "^v1$", "one of \"v1\", \"v3\"", "^v3$" },
+  method = { "^GET$", "one of \"GET\", \"POST\"", "^POST$", ok = { GET = true, POST = true } },
+  signature = { "^v1$", "one of \"v1\", \"v3\"", "^v3$", ok = { v1 = true, v3 = true } },
 }
 
 --- client:presign(action, params [, opts]) → table | nil, err, without network I/O.
@@ -177,7 +180,8 @@ function Client:presign(action, params, opts)
   for k, v in pairs(opts) do
     local rule = PRESIGN[k]
     if not rule then raise("presign", format("unknown option '%s'", tostring(k))) end
-    if type(v) ~= "string" or not (v:match(rule[1]) or (rule[3] and v:match(rule[3]))) or #v > 64 then
+    if not (rule.ok and rule.ok[v]) and (type(v) ~= "string" or #v > 64 or
+        not (v:match(rule[1]) or (rule[3] and v:match(rule[3])))) then
       raise("presign", format("'%s' must be %s", k, rule[2]))
     end
   end
@@ -290,20 +294,26 @@ function Client:resume_many(list, opts)
   local ops = {}
   local s = not self.closed and scheduler(self)
   local group = async.group(concurrency)
+  local item = {}   -- op → its index: the batch's own ops are never seen outside
+  local function done_op(res, err, op)
+    local i = item[op]
+    item[op], ops[i] = nil, nil   -- a finished op is not cancelled: let it go
+    complete(i, res, err, op.attempts)
+  end
   for i = 1, total do
     local p = params[i]
+    params[i] = nil
     if p.code then
       complete(i, nil, p, 0)
     elseif self.closed then
       complete(i, nil, closed_error(), 0)
     else
-      ops[i] = async.submit(s, "ResumeLiveStream", p, function(res, err, op)
-        complete(i, res, err, op.attempts)
-      end, group)
+      local op = async.submit(s, "ResumeLiveStream", p, done_op, group)
+      item[op], ops[i] = i, op
     end
   end
   local ok, e = pcall(function()
-    while done < total and not self.closed do self:poll(1) end
+    while done < total and not self.closed do async.poll(s, 1) end   -- self:poll(1)
   end)
   if not ok or done < total then
     aborted = true

@@ -87,22 +87,26 @@ static int async_start_http(lua_State *L) {
     return launch(L, c, sl, &hr, SLOT_HTTP);
 }
 
-/* client:poll(timeout_ms) → { id, … }: every transfer that has finished and is not yet
- * collected (the same ids again until they are: a caller that stops half-way through
- * the list loses nothing), after waiting at most timeout_ms for activity. */
+/* client:poll(timeout_ms [, into]) → { id, … }, n: every transfer that has finished and
+ * is not yet collected (the same ids again until they are: a caller that stops half-way
+ * through the list loses nothing), after waiting at most timeout_ms for activity. The
+ * ids go into table `into` when given (entries past n are left as they were), else a
+ * new one. */
 static int async_poll(lua_State *L) {
     client_t *c = client_check(L, 1);
     lua_Integer ms = luaL_optinteger(L, 2, 0);
     char err[HTTP_ERRLEN];
     int i, k = 0;
     luaL_argcheck(L, ms >= 0 && ms <= 86400000, 2, "timeout must be 0 to 86400000 ms");
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     if (c->multi && http_multi_running(c->multi) > 0 &&
         http_multi_run(c->multi, (int)ms, NULL, 0, err) < 0) {
         lua_pushnil(L);
         error_push(L, "other", NULL, err, strlen(err), 0);
         return 2;
     }
-    lua_newtable(L);
+    if (lua_istable(L, 3)) lua_pushvalue(L, 3);
+    else lua_newtable(L);
     for (i = 0; i < c->nslots; i++) {
         slot_t *sl = c->slots[i];
         if (sl->kind != SLOT_FREE && sl->xfer.done) {
@@ -110,7 +114,8 @@ static int async_poll(lua_State *L) {
             lua_rawseti(L, -2, ++k);
         }
     }
-    return 1;
+    lua_pushinteger(L, k);
+    return 2;
 }
 
 /* client:collect(id) → the answer of a finished transfer (rpc: result | nil, err;

@@ -50,6 +50,53 @@ static int l_utf8_len(lua_State *L) {
     return 1;
 }
 
+/* core.unknown_key(t, set) → the first key of table t that is not a key of table set,
+ * or nothing: the check behind "unknown option/field" errors, without a Lua-level
+ * traversal (each next() from Lua costs a function call). */
+static int l_unknown_key(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, 2);   /* returns the type only from Lua 5.3 on */
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            return 1;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* core.plain_fields(t, set, max) → the number of keys of t, when every key of t is a
+ * key of set and every value a string of 1 to max bytes of printable ASCII; nothing
+ * otherwise. One traversal answers the common case of the Lua layer's argument checks
+ * (which, and their messages, stay there). */
+static int l_plain_fields(lua_State *L) {
+    lua_Integer max = luaL_checkinteger(L, 3), n = 0;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        size_t len, at;
+        const char *v;
+        lua_pushvalue(L, -2);
+        lua_rawget(L, 2);
+        if (lua_isnil(L, -1) || lua_type(L, -2) != LUA_TSTRING) return 0;
+        lua_pop(L, 1);
+        v = lua_tolstring(L, -1, &len);
+        if (len < 1 || (lua_Integer)len > max || encode_check_text(v, len, 0, &at) != ENCODE_TEXT_OK)
+            return 0;
+        while (len--) if ((unsigned char)v[len] >= 0x80) return 0;   /* ASCII only */
+        lua_pop(L, 1);
+        n++;
+    }
+    lua_pushinteger(L, n);
+    return 1;
+}
+
 /* core.pct(s) → s percent-encoded as the signatures want it. */
 static int l_pct(lua_State *L) {
     size_t n;
@@ -164,6 +211,8 @@ CORE_EXPORT int luaopen_aliyun_live_core(lua_State *L) {
         { "check_text", l_check_text },
         { "utf8_len", l_utf8_len },
         { "pct", l_pct },
+        { "unknown_key", l_unknown_key },
+        { "plain_fields", l_plain_fields },
         { "timestamp", l_timestamp },
         { "now", l_now },
         { "monotonic", l_monotonic },

@@ -25,6 +25,10 @@ int encode_pct(buf_t *out, const char *s, size_t n);
  * Returns 0, or -1 on out of memory or more than ENCODE_MAX_PARAMS parameters. */
 int encode_canonical(buf_t *out, const kv_t *kv, size_t n, buf_t *tmp);
 
+/* The same, and, when twice is not NULL, the canonical query percent-encoded once more
+ * appended to twice (what v1's string to sign carries), made in the same pass. */
+int encode_canonical_twice(buf_t *out, buf_t *twice, const kv_t *kv, size_t n, buf_t *tmp);
+
 /* Check that s is valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF)
  * and, unless allow_control, free of control characters (C0, DEL, C1). Returns
  * ENCODE_TEXT_OK or the problem, and the offset of the first offending byte in *at. */

@@ -138,7 +138,7 @@ int request_build(const request_in_t *in, request_out_t *o, sign_mac_t *mac,
     request_in_t own = *in;
     int rc;
     reset(o);
-    if (strlen(in->timestamp) > SIGN_TIMELEN || strlen(in->nonce) >= sizeof o->nonce) {
+    if (strlen(in->timestamp) > SIGN_TIMELEN || strlen(in->nonce) > REQUEST_MAX_NONCE) {
         snprintf(err, SIGN_ERRLEN, "timestamp or nonce too long");
         return -1;
     }

@@ -11,6 +11,7 @@
 #pragma GCC visibility push(hidden)   /* see buf.h */
 
 #define REQUEST_MAX_HEADERS 16
+#define REQUEST_MAX_NONCE   64   /* presign accepts a caller's nonce up to this long */
 
 typedef struct request_in {
     const char *endpoint;           /* "https://host[:port]", no trailing slash */
@@ -41,7 +42,7 @@ typedef struct request_out {
     /* Copies of the input's timestamp and nonce: headers[] point at them, and must stay
      * valid after the caller's own strings are gone (a transfer in flight). */
     char  timestamp[SIGN_TIMELEN + 1];
-    char  nonce[64 + 1];             /* ours are SIGN_NONCELEN; presign takes up to 64 */
+    char  nonce[REQUEST_MAX_NONCE + 1];
 } request_out_t;
 
 void request_out_init(request_out_t *o);

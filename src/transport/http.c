@@ -44,11 +44,12 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
     return len;
 }
 
-/* The value of header line `line` if its name is `name` (case-insensitive), trimmed. */
-static int header_value(const char *line, size_t len, const char *name, const char **v,
-                        size_t *vl) {
-    size_t nl = strlen(name), e;
-    if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':') return 0;
+/* The value of header line `line` if its name is `name` (nl bytes, case-insensitive),
+ * trimmed. The colon's place rejects most lines before any comparison. */
+static int header_value(const char *line, size_t len, const char *name, size_t nl,
+                        const char **v, size_t *vl) {
+    size_t e;
+    if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0) return 0;
     line += nl + 1; len -= nl + 1;
     while (len && (*line == ' ' || *line == '\t')) { line++; len--; }
     e = len;
@@ -93,13 +94,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
         x->headers_done = 0;
     } else if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
         x->headers_done = 1;
-    } else if (header_value(p, len, "content-type", &v, &vl)) {
+    } else if (header_value(p, len, "content-type", 12, &v, &vl)) {
         if (vl >= sizeof x->content_type) vl = sizeof x->content_type - 1;
         memcpy(x->content_type, v, vl);
         x->content_type[vl] = '\0';
     } else if (x->capture) {
         for (c = x->capture; *c; c++)
-            if (header_value(p, len, *c, &v, &vl)) { capture(x, *c, v, vl); break; }
+            if (header_value(p, len, *c, x->capture_len[c - x->capture], &v, &vl)) {
+                capture(x, *c, v, vl);
+                break;
+            }
     }
     return len;
 }
@@ -109,10 +113,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 int http_xfer_init(http_xfer_t *x, const http_opts_t *o, char err[HTTP_ERRLEN]) {
     CURL *c;
     CURLcode rc = CURLE_OK;
+    size_t i;
     memset(x, 0, sizeof *x);
     x->max_body = o->max_body;
     x->timeout_ms = o->timeout_ms;
     x->capture = o->capture;
+    for (i = 0; o->capture && o->capture[i] && i < HTTP_MAX_CAPTURE; i++)
+        x->capture_len[i] = strlen(o->capture[i]);
     if (http_global_init(err) != 0) return -1;
     c = curl_easy_init();
     if (!c) { snprintf(err, HTTP_ERRLEN, "curl_easy_init failed"); return -1; }
@@ -244,19 +251,37 @@ http_status_t http_prepare(http_xfer_t *x, const http_req_t *r) {
         SET(CURLOPT_NOPROXY, r->no_proxy ? "*" : (char *)NULL);
         x->proxy_off = r->no_proxy != 0;
     }
+    /* The method and body as the handle has them are set again only when they changed:
+     * a client's calls all send the same method, and its body from the same buffer
+     * (libcurl reads CURLOPT_POSTFIELDS at transfer time, it keeps no copy). */
     if (strcmp(r->method, "GET") == 0) {
-        SET(CURLOPT_HTTPGET, 1L);
-        SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+        if (x->set_method[0] != 'G') {
+            SET(CURLOPT_HTTPGET, 1L);
+            SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+            strcpy(x->set_method, "GET");
+        }
     } else {
         /* POST semantics (a body, maybe empty) with the method named as asked. */
-        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(r->body ? r->body_len : 0));
-        SET(CURLOPT_POSTFIELDS, r->body ? r->body : "");
-        SET(CURLOPT_CUSTOMREQUEST, strcmp(r->method, "POST") == 0 ? NULL : r->method);
+        const char *body = r->body ? r->body : "";
+        size_t len = r->body ? r->body_len : 0;
+        int custom = strcmp(r->method, "POST") != 0;
+        if (x->set_method[0] == 'G' || x->set_method[0] == '\0' || body != x->set_body ||
+            len != x->set_body_len) {
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+            SET(CURLOPT_POSTFIELDS, body);
+            x->set_body = body;
+            x->set_body_len = len;
+        }
+        if (strncmp(r->method, x->set_method, sizeof x->set_method) != 0) {
+            SET(CURLOPT_CUSTOMREQUEST, custom ? r->method : (char *)NULL);
+            snprintf(x->set_method, sizeof x->set_method, "%s", r->method);
+        }
     }
 #undef SET
     if (rc != CURLE_OK) {
         snprintf(x->errbuf, sizeof x->errbuf, "%s", curl_easy_strerror(rc));
         buf_reset(&x->url);   /* what the handle holds is unknown now */
+        x->set_method[0] = '\0';
         return x->result = (rc == CURLE_OUT_OF_MEMORY ? HTTP_E_NOMEM : HTTP_E_OTHER);
     }
     return HTTP_OK;

@@ -65,6 +65,9 @@ typedef struct http_xfer {
     buf_t         url;             /* the URL set on the handle */
     long          set_timeout_ms;
     int           proxy_off;       /* CURLOPT_NOPROXY "*" is set */
+    char          set_method[8];   /* the method the handle has ("" unknown) */
+    const char   *set_body;        /* and CURLOPT_POSTFIELDS/…SIZE, for POST-like ones */
+    size_t        set_body_len;
     long          status;          /* HTTP status, 0 if none arrived */
     buf_t         body;
     char          content_type[96];
@@ -78,6 +81,7 @@ typedef struct http_xfer {
     size_t        max_body;
     long          timeout_ms;      /* the handle's default total timeout */
     const char *const *capture;
+    size_t        capture_len[HTTP_MAX_CAPTURE];
     http_status_t result;
     const char   *why;             /* set when one of our callbacks stopped the transfer */
     int           done;            /* set by the multi driver when the transfer ended */

@@ -9,6 +9,11 @@
 -- runs the callbacks — each one under pcall, so one that raises cannot keep the others
 -- from running; the first error is raised again from poll afterwards (later ones go to
 -- the logger). Callbacks only ever run from poll.
+--
+-- What a request costs is kept small: one runtime per scheduler (its functions find the
+-- task they serve in s.current, set while that task runs), worker coroutines that run
+-- one task after another instead of one new coroutine per request, and finished
+-- transfers collected into arrays the scheduler keeps.
 local core = require "aliyun.live.core"
 local compat = require "aliyun.live.compat"
 local engine = require "aliyun.live.engine"
@@ -16,14 +21,16 @@ local errors = require "aliyun.live.errors"
 
 local create, resume, status, yield = coroutine.create, coroutine.resume, coroutine.status,
   coroutine.yield
-local type, tostring, pcall, setmetatable, min, ceil = type, tostring, pcall, setmetatable,
-  math.min, math.ceil
-local monotonic, unpack, pack = core.monotonic, compat.unpack, compat.pack
+local type, tostring, pcall, setmetatable, error, ceil = type, tostring, pcall,
+  setmetatable, error, math.ceil
+local monotonic = core.monotonic
 
 local _M = {}
 
 local MAX_WAIT = 86400                -- seconds: the most one poll waits
 local MAX_STEPS = 100000              -- resumptions per pass: a task that loops is a bug
+local MAX_IDLE = 256                  -- idle worker coroutines kept for the next tasks
+local DONE = {}                       -- what a worker yields when its task has finished
 
 ---------------------------------------------------------------------- queues --
 
@@ -59,7 +66,11 @@ local function release_turn(s, task)
   g.inflight = g.inflight - 1
   local w = pop(g.waiters)
   while w and w.dead do w = pop(g.waiters) end
-  if w then push(s.ready, w) end
+  if w then
+    local q = s.ready   -- push(s.ready, w), written out: once per request
+    local t = q.tail + 1
+    q.tail, q[t] = t, w
+  end
 end
 
 local function finish(s, task, res, err, attempts)
@@ -79,15 +90,36 @@ local function finish(s, task, res, err, attempts)
   push(s.done, op)
 end
 
--- Resume task with the values given; file it where its yield says.
-local function step(s, task, ...)
+-- Resume task with the values given, at most three: an answer (a task not started yet
+-- gets a worker and itself); file it where its yield says.
+local function step(s, task, v1, v2, v3)
   if task.dead then return end
-  local ok, a, b, c = resume(task.co, ...)
-  if not ok then
+  local co, ok, a, b, c, d = task.co, nil
+  local prev = s.current
+  s.current = task
+  if co then
+    ok, a, b, c, d = resume(co, v1, v2, v3)
+  else
+    local idle = s.idle
+    co = idle[#idle]
+    if co then idle[#idle] = nil else co = create(s.worker) end
+    task.co = co
+    ok, a, b, c, d = resume(co, task)
+  end
+  s.current = prev
+  if not ok then   -- the worker died with the error: it is not reused
     return finish(s, task, nil, errors.new("SDK.InternalError", "request engine failed: "
       .. tostring(a)))
   end
-  if status(task.co) == "dead" then return finish(s, task, a, b, c) end
+  if a == DONE then
+    task.co = nil
+    local idle = s.idle
+    if #idle < MAX_IDLE then idle[#idle + 1] = co end
+    return finish(s, task, b, c, d)
+  end
+  if status(co) == "dead" then   -- cannot happen: a worker never returns
+    return finish(s, task, nil, errors.new("SDK.InternalError", "a request worker ended"))
+  end
   if a == "io" then
     task.io = b
     s.io[b] = task
@@ -102,15 +134,23 @@ local function step(s, task, ...)
   end
 end
 
--- The runtime of one task: the engine's waits and transfers become yields.
-local function runtime(s, task)
+-- The runtime of scheduler s: the engine's waits and transfers become yields of the
+-- task running now (s.current).
+local function current(s)
+  local task = s.current
+  if not task then error("aliyun.live: an async runtime was used outside its request", 3) end
+  return task
+end
+
+local function runtime(s)
   local ccl = s.ccl
   local rt = { name = "curl-async", yields = true, now = monotonic }
   function rt.sleep(sec)
-    release_turn(s, task)
+    release_turn(s, current(s))
     yield("sleep", monotonic() + (sec > MAX_WAIT and MAX_WAIT or sec))
   end
   function rt.wait_turn()
+    local task = current(s)
     if task.turn then return end
     local g = task.group
     while g.inflight >= g.limit do yield("turn") end
@@ -119,6 +159,7 @@ local function runtime(s, task)
   end
   local function transfer(id, err)
     if not id then return nil, err end
+    current(s)
     return yield("io", id)
   end
   function rt.rpc(action, params, creds, signer)
@@ -126,31 +167,53 @@ local function runtime(s, task)
       creds.security_token, signer))
   end
   function rt.http(req) return transfer(ccl:start_http(req)) end
-  function rt.spawn(fn) _M.spawn(s, function(trt) return fn(trt) end) end
+  function rt.spawn(fn) _M.spawn(s, fn) end
   return rt
 end
 
-local function new_task(s, fn, op, group)
-  local task = { op = op, group = group or s.group, turn = false }
-  local rt = runtime(s, task)
-  task.co = create(function() return fn(rt) end)
+-- A worker coroutine runs tasks one after another: it yields DONE with a task's results
+-- and is resumed with the next task.
+local function worker_of(s)
+  local run = engine.run
+  return function(task)
+    while true do
+      local fn = task.fn
+      if fn then
+        task = yield(DONE, fn(s.rt))
+      else
+        task = yield(DONE, run(s.cfg, s.rt, task.action, task.params))
+      end
+    end
+  end
+end
+
+local function new_task(s, op, group, action, params, fn)
+  group = group or s.group
+  -- Every field a task gets is named here, so its table is sized once.
+  local task = { op = op, group = group, turn = false, action = action, params = params,
+                 fn = fn, co = nil, io = nil, dead = nil, due = nil }
   if op then op.task = task end
-  push(s.ready, task)
+  -- A group with no room: the task waits for a turn before anything runs (see pass).
+  push(group.inflight >= group.limit and group.waiters or s.ready, task)
   return task
 end
 
-function _M.spawn(s, fn) return new_task(s, fn, nil, s.system) end
+function _M.spawn(s, fn) return new_task(s, nil, s.system, nil, nil, fn) end
 
 ------------------------------------------------------------------ scheduler --
 
 --- The scheduler of client state `cfg` over core client `ccl`.
 function _M.new(cfg, ccl)
-  return {
+  local s = {
     cfg = cfg, ccl = ccl, pending = 0, completed = 0, nio = 0, io = {}, sleepers = {}, ops = {},
-    ready = fifo(), done = fifo(),
+    ready = fifo(), done = fifo(), idle = {},
+    ids = {}, got_task = {}, got_a = {}, got_b = {}, got_c = {},   -- for collect
     group = { limit = cfg.concurrency, inflight = 0, waiters = fifo() },
     system = { limit = 1e9, inflight = 0, waiters = fifo() },   -- credential refreshes
   }
+  s.rt = runtime(s)
+  s.worker = worker_of(s)
+  return s
 end
 
 --- A group of requests sharing a concurrency limit (a resume_many batch).
@@ -159,50 +222,69 @@ function _M.group(limit) return { limit = limit, inflight = 0, waiters = fifo() 
 --- Submit an operation → op. callback(result, err, op) runs from a later poll.
 function _M.submit(s, action, params, callback, group)
   local op = setmetatable({ action = action, done = false, callback = callback,
-                            attempts = 0, sched = s }, Op)
+                            attempts = 0, sched = s, task = nil, result = nil, err = nil },
+                          Op)   -- every field named, so the table is sized once
   s.pending = s.pending + 1
   s.ops[op] = true
-  new_task(s, function(rt) return engine.run(s.cfg, rt, action, params) end, op, group)
+  new_task(s, op, group, action, params)
   return op
 end
 
--- Run every task that can run now: due sleepers and ready ones.
+-- Run every task that can run now: due sleepers and ready ones. A task not started
+-- yet whose group has no room waits for a turn before it gets a worker (a batch of
+-- 10,000 is then 16 coroutines, not 10,000 parked in wait_turn).
 local function pass(s)
   local steps = 0
+  local list = s.sleepers
   while true do
-    local now, list = monotonic(), s.sleepers
-    while list[1] and list[1].due <= now do
-      push(s.ready, table.remove(list, 1))
+    if list[1] then
+      local now = monotonic()
+      while list[1] and list[1].due <= now do
+        push(s.ready, table.remove(list, 1))
+      end
     end
-    local task = pop(s.ready)
-    if not task then return end
-    steps = steps + 1
-    if steps > MAX_STEPS then
-      return finish(s, task, nil, errors.new("SDK.InternalError", "scheduler: a request spins"))
+    local q = s.ready   -- task = pop(s.ready), written out: once per request
+    local h = q.head
+    if h > q.tail then return end
+    local task = q[h]
+    q[h] = nil
+    if h == q.tail then q.head, q.tail = 1, 0 else q.head = h + 1 end
+    local g = task.group
+    if not task.co and not task.dead and g.inflight >= g.limit then
+      push(g.waiters, task)
+    else
+      steps = steps + 1
+      if steps > MAX_STEPS then
+        return finish(s, task, nil, errors.new("SDK.InternalError", "scheduler: a request spins"))
+      end
+      step(s, task)
     end
-    step(s, task)
   end
 end
 
 -- Collect every finished transfer before resuming anything (nothing is lost if a
--- resumption fails), then resume their engines.
-local function collect(s, ids)
-  local ccl, got = s.ccl, {}
-  for i = 1, #ids do
+-- resumption fails), then resume their engines. An answer is at most three values
+-- (status, body, content type; or result | nil, err), kept in the scheduler's arrays.
+local function collect(s, ids, n)
+  local ccl, io = s.ccl, s.io
+  local tasks, as, bs, cs = s.got_task, s.got_a, s.got_b, s.got_c
+  for i = 1, n do
     local id = ids[i]
-    local task = s.io[id]
-    got[i] = { task, pack(ccl:collect(id)) }
+    local task = io[id]
+    tasks[i] = task or false
+    as[i], bs[i], cs[i] = ccl:collect(id)
     if task then
-      s.io[id] = nil
+      io[id] = nil
       s.nio = s.nio - 1
       task.io = nil
     end
   end
-  for i = 1, #got do
-    local task, r = got[i][1], got[i][2]
+  for i = 1, n do
+    local task, a, b, c = tasks[i], as[i], bs[i], cs[i]
+    tasks[i], as[i], bs[i], cs[i] = false, nil, nil, nil   -- hold no answer once handed on
     if task then
       release_turn(s, task)
-      step(s, task, unpack(r, 1, r.n))
+      step(s, task, a, b, c)
     end
   end
 end
@@ -238,8 +320,9 @@ function _M.poll(s, timeout)
     if due and due - now < wait then wait = due - now end
     if wait < 0 then wait = 0 end
     if s.nio > 0 then
-      local ids, err = s.ccl:poll(ceil(wait * 1000))
+      local ids, n = s.ccl:poll(ceil(wait * 1000), s.ids)
       if not ids then   -- the multi handle failed: every transfer in flight fails with it
+        local err = n
         ids = {}
         for id in pairs(s.io) do ids[#ids + 1] = id end
         for _, id in ipairs(ids) do
@@ -250,7 +333,7 @@ function _M.poll(s, timeout)
           step(s, task, nil, errors.name(err))
         end
       else
-        collect(s, ids)
+        collect(s, ids, n)
       end
     elseif not due and s.ready.head > s.ready.tail then
       break                                   -- nothing left to do

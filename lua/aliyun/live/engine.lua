@@ -54,15 +54,21 @@ end
 --- The provider's credentials, checked (once per credentials table) → creds | nil, err
 function _M.credentials(c, rt)
   local p = c.provider
-  local ok, creds, err = pcall(p.get, p, rt)
-  if not ok then
-    return nil, errors.new("SDK.CredentialsError", format("credentials provider '%s' raised: %s",
-      provider_name(p), tostring(creds)))
-  end
-  if creds == nil then
-    if type(err) == "table" and type(err.code) == "string" then return nil, errors.name(err) end
-    return nil, errors.wrap(err or "no credentials", "SDK.MissingCredentials",
-      "credentials provider '" .. provider_name(p) .. "'")
+  local creds
+  if p.fixed then
+    creds = p.creds   -- what get() answers for fixed credentials (credentials.static)
+  else
+    local ok, err
+    ok, creds, err = pcall(p.get, p, rt)
+    if not ok then
+      return nil, errors.new("SDK.CredentialsError", format("credentials provider '%s' raised: %s",
+        provider_name(p), tostring(creds)))
+    end
+    if creds == nil then
+      if type(err) == "table" and type(err.code) == "string" then return nil, errors.name(err) end
+      return nil, errors.wrap(err or "no credentials", "SDK.MissingCredentials",
+        "credentials provider '" .. provider_name(p) .. "'")
+    end
   end
   if creds ~= c.checked_creds then
     local why = check_creds(p, creds)

@@ -18,14 +18,39 @@ _M.STREAM_FIELDS = STREAM_FIELDS
 
 --- {domain=, app=, stream=} → the four parameters of ResumeLiveStream (and
 -- ForbidLiveStream) | nil, err.
+local check_fields, check_domain, check_text = validate.fields, validate.domain, validate.text
+local unknown_key, text_problem, plain_fields = core.unknown_key, core.check_text,
+  core.plain_fields
+local MAX_NAME, MAX_DOMAIN, valid_domains = validate.MAX_NAME, validate.MAX_DOMAIN,
+  validate.valid_domains
+
+-- Every call of resume comes here. The common case is answered by one core call: the
+-- three fields and nothing else, each printable ASCII within the shorter limit (so
+-- valid UTF-8 of as many characters), and a domain already found valid. Anything else
+-- takes the checks below, written out too, and validate.lua gives each verdict and
+-- message.
 function _M.stream(fn, args, fields)
-  validate.fields(fn, "field", args, fields or STREAM_FIELDS)
-  local domain, err = validate.domain(fn, args.domain)
+  if type(args) == "table" and not fields and plain_fields(args, STREAM_FIELDS, MAX_DOMAIN) == 3
+     and valid_domains[args.domain] then
+    return { DomainName = args.domain, AppName = args.app, StreamName = args.stream,
+             LiveStreamType = "publisher" }
+  end
+  if type(args) ~= "table" or unknown_key(args, fields or STREAM_FIELDS) ~= nil then
+    check_fields(fn, "field", args, fields or STREAM_FIELDS)
+  end
+  local domain, err = check_domain(fn, args.domain)
   if not domain then return nil, err end
-  local app; app, err = validate.name(fn, "app", args.app)
-  if not app then return nil, err end
-  local stream; stream, err = validate.name(fn, "stream", args.stream)
-  if not stream then return nil, err end
+  local app, stream = args.app, args.stream
+  -- validate.name: a string of 1 to MAX_NAME characters, UTF-8 without control ones.
+  if not (type(app) == "string" and app ~= "" and #app <= MAX_NAME and not text_problem(app)) then
+    app, err = check_text(fn, "app", app, MAX_NAME)
+    if not app then return nil, err end
+  end
+  if not (type(stream) == "string" and stream ~= "" and #stream <= MAX_NAME
+          and not text_problem(stream)) then
+    stream, err = check_text(fn, "stream", stream, MAX_NAME)
+    if not stream then return nil, err end
+  end
   return { DomainName = domain, AppName = app, StreamName = stream,
            LiveStreamType = "publisher" }
 end
@@ -123,15 +148,21 @@ end
 --- The parameters of call/presign: names raise when malformed or reserved; values
 -- are strings, numbers (as integers when they are) or booleans; a bad value returns
 -- nil, err naming the parameter. Copies only when a value needs converting.
+local valid_names, nnames = {}, 0   -- names that passed, bounded as the actions are
+
 function _M.params(fn, params)
   if params == nil then return {} end
   if type(params) ~= "table" then raise(fn, "params must be a table") end
   local out
   for k, v in pairs(params) do
-    if type(k) ~= "string" or not k:match("^%a[%w%.]*$") or #k > 128 then
-      raise(fn, format("parameter name '%s' is not valid", tostring(k)))
+    if not valid_names[k] then
+      if type(k) ~= "string" or not k:match("^%a[%w%.]*$") or #k > 128 then
+        raise(fn, format("parameter name '%s' is not valid", tostring(k)))
+      end
+      if RESERVED[k] then raise(fn, format("parameter '%s' is set by the client", k)) end
+      if nnames >= 256 then valid_names, nnames = {}, 0 end
+      valid_names[k], nnames = true, nnames + 1
     end
-    if RESERVED[k] then raise(fn, format("parameter '%s' is set by the client", k)) end
     local t = type(v)
     if t ~= "string" then
       if t == "number" then
@@ -150,7 +181,7 @@ function _M.params(fn, params)
       end
       out[k] = v
     end
-    local problem, at = core.check_text(v)
+    local problem, at = text_problem(v)
     if problem then
       return nil, invalid(k, format("%s (byte %d)", problem == "utf8" and "is not valid UTF-8"
         or "contains a control character", at))

@@ -6,7 +6,7 @@ local errors = require "aliyun.live.errors"
 
 local type, pairs, tostring, format, find, sub, byte =
   type, pairs, tostring, string.format, string.find, string.sub, string.byte
-local check_text, utf8_len = core.check_text, core.utf8_len
+local check_text, utf8_len, unknown_key = core.check_text, core.utf8_len, core.unknown_key
 local raise, invalid = errors.raise, errors.invalid
 
 local _M = {}
@@ -17,9 +17,8 @@ _M.MAX_DOMAIN = 253   -- a DNS name
 --- A table whose keys are all known (`what`: "option", "field", …). Raises otherwise.
 function _M.fields(fn, what, t, known)
   if type(t) ~= "table" then raise(fn, format("expects a table of %ss, got %s", what, type(t))) end
-  for k in pairs(t) do
-    if not known[k] then raise(fn, format("unknown %s '%s'", what, tostring(k))) end
-  end
+  local k = unknown_key(t, known)
+  if k ~= nil then raise(fn, format("unknown %s '%s'", what, tostring(k))) end
 end
 
 --- A text value: a type error raises; empty, invalid UTF-8, control characters or more
@@ -35,7 +34,8 @@ function _M.text(fn, field, v, max_chars)
   elseif problem == "control" then
     return nil, invalid(field, format("contains a control character (byte %d)", at))
   end
-  if max_chars and utf8_len(v) > max_chars then
+  -- Never more characters than bytes: count them only when the bytes are too many.
+  if max_chars and #v > max_chars and utf8_len(v) > max_chars then
     return nil, invalid(field, format("is longer than %d characters", max_chars))
   end
   return v
@@ -44,7 +44,14 @@ end
 --- A host name as DNS wants it: dot-separated labels of 1 to 63 bytes, letters,
 -- digits, '-' and '_' (and UTF-8 for internationalised names), no label starting or
 -- ending with '-', no empty label (so no leading, trailing or double dot).
+-- Domains seen valid: a client talks to few, and checking one label by label costs more
+-- than the rest of a call's Lua. Bounded, as operations.action's cache; emptied in place,
+-- so that operations.lua may look into it (read only).
+local valid_domains, nvalid = {}, 0
+_M.valid_domains = valid_domains
+
 function _M.domain(fn, v, field)
+  if valid_domains[v] then return v end
   field = field or "domain"
   local d, err = _M.text(fn, field, v, _M.MAX_DOMAIN)
   if not d then return nil, err end
@@ -66,6 +73,11 @@ function _M.domain(fn, v, field)
     if not dot then break end
     start = dot + 1
   end
+  if nvalid >= 256 then
+    for k in pairs(valid_domains) do valid_domains[k] = nil end
+    nvalid = 0
+  end
+  valid_domains[d], nvalid = true, nvalid + 1
   return d
 end
 
