@@ -52,6 +52,34 @@ describe("async", function()
     c:close()
   end)
 
+  it("loses nothing when a logger polls from inside a request", function()
+    -- The answers are held, then arrive together: one poll collects several, and the
+    -- logger, run while the first is handed on, polls and collects the others.
+    helpers.fault(emu, { delay = 0.2, count = 25 })
+    local c
+    local depth, nested = 0, 0
+    c = client { concurrency = 64, logger = function()
+      depth = depth + 1
+      c:poll(0.05)
+      depth = depth - 1
+    end }
+    local calls, failed = {}, 0
+    for i = 1, 25 do
+      c:resume_async(stream(i), function(_, err)
+        calls[i] = (calls[i] or 0) + 1
+        if err then failed = failed + 1 end
+        if depth > 0 then nested = nested + 1 end
+      end)
+    end
+    local deadline = monotonic() + 10
+    while c:pending() > 0 and monotonic() < deadline do c:poll(0.05) end
+    assert.equal(0, c:pending())
+    for i = 1, 25 do assert.equal(1, calls[i]) end
+    assert.equal(0, failed)
+    assert.is_true(nested > 0)   -- the inner polls did collect
+    c:close()
+  end)
+
   it("never waits longer than poll's timeout", function()
     helpers.fault(emu, { delay = 2 })
     local c = client()

@@ -207,7 +207,7 @@ function _M.new(cfg, ccl)
   local s = {
     cfg = cfg, ccl = ccl, pending = 0, completed = 0, nio = 0, io = {}, sleepers = {}, ops = {},
     ready = fifo(), done = fifo(), idle = {},
-    ids = {}, got_task = {}, got_a = {}, got_b = {}, got_c = {},   -- for collect
+    ids = {}, got_task = {}, got_a = {}, got_b = {}, got_c = {}, collecting = false,
     group = { limit = cfg.concurrency, inflight = 0, waiters = fifo() },
     system = { limit = 1e9, inflight = 0, waiters = fifo() },   -- credential refreshes
   }
@@ -268,6 +268,10 @@ end
 local function collect(s, ids, n)
   local ccl, io = s.ccl, s.io
   local tasks, as, bs, cs = s.got_task, s.got_a, s.got_b, s.got_c
+  -- A poll from inside a resumption (a logger or provider that polls) collects into
+  -- arrays of its own: the scheduler's are still being handed on.
+  if s.collecting then tasks, as, bs, cs = {}, {}, {}, {} end
+  s.collecting = true
   for i = 1, n do
     local id = ids[i]
     local task = io[id]
@@ -287,6 +291,7 @@ local function collect(s, ids, n)
       step(s, task, a, b, c)
     end
   end
+  if tasks == s.got_task then s.collecting = false end
 end
 
 local function deliver(s)
