@@ -109,10 +109,15 @@ function helpers.emulator(args)
   return h
 end
 
--- A port that nothing listens on right now.
+-- A port that nothing listens on right now, below the kernel's ephemeral range: a port
+-- in that range can become the local end of anyone's outgoing connection before the
+-- spec binds it ("Address already in use" when a spec restarts a server on its port).
+local ephemeral_low = tonumber((read_file("/proc/sys/net/ipv4/ip_local_port_range") or "")
+  :match("^%s*(%d+)")) or 32768
+local port_high = math.max(ephemeral_low - 1, 11024)
 function helpers.free_port()
   for _ = 1, 100 do
-    local port = math.random(20000, 60000)
+    local port = math.random(10000, port_high)
     local _, ok = helpers.run(("bash -c 'echo > /dev/tcp/127.0.0.1/%d' 2>/dev/null"):format(port))
     if not ok then return port end
   end
