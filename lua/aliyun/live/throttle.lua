@@ -22,7 +22,8 @@ Options (unknown names raise; a wrong type or range raises naming the option):
                 "process"          every lua_State and thread of the process
                 "shm:NAME"         every process of the host (/dev/shm/aliyun-live-NAME)
                 "redis://[USER:PASSWORD@]HOST[:PORT][/DB]"  a fleet; the server's clock
-                                   (asked without blocking by async requests)
+                                   (asked without blocking by async requests, and
+                                   over cosockets inside nginx)
                 "ngx:DICT"         every nginx worker (ngx.shared.DICT; inside nginx)
   guard       seconds of delivery jitter to absorb (0.010); utilization 1/(1 + guard)
   fail_open   when the store fails (Redis down…), decide with a local limiter of the
@@ -92,12 +93,16 @@ local function default_sleep()
   return core.sleep
 end
 
--- The store handle for `spec`: a C store, or ngx.shared inside nginx.
+-- The store handle for `spec`: a C store, ngx.shared inside nginx, and inside nginx
+-- Redis over cosockets (hiredis would block the worker).
 local function open_store(spec, opts)
   if spec:sub(1, 4) == "ngx:" then
     local ok, ngx_store = pcall(require, "aliyun.live.ngx.store")
     if not ok then return nil, "the ngx: store needs nginx's Lua module" end
     return ngx_store.new(spec:sub(5))
+  end
+  if spec:sub(1, 8) == "redis://" and require("aliyun.live.options").in_nginx() then
+    return require("aliyun.live.ngx.redis").new(spec, { timeout = opts.timeout })
   end
   return core.limiter(spec, { timeout = opts.timeout, slots = opts.slots,
                               lock_timeout = opts.lock_timeout })
