@@ -40,7 +40,7 @@ else
 BUILD       ?= build/$(LUA_PC)
 endif
 # src/ shows the layers: protocol/ (pure), transport/ (libcurl), limiter/, binding/ (Lua).
-SRCS        := $(filter-out $(if $(filter 1,$(REDIS)),,src/limiter/redis.c),\
+SRCS        := $(filter-out $(if $(filter 1,$(REDIS)),,src/limiter/redis%.c),\
                  $(wildcard src/*.c src/*/*.c))
 HDRS        := $(wildcard src/*.h src/*/*.h)
 OBJS        := $(SRCS:src/%.c=$(BUILD)/obj/%.o)

@@ -1,5 +1,7 @@
 /* Transfers in flight on the client's multi handle: start, poll, collect, cancel. The
  * Lua scheduler (lua/aliyun/live/async.lua) decides what to start and when. */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,25 +89,64 @@ static int async_start_http(lua_State *L) {
     return launch(L, c, sl, &hr, SLOT_HTTP);
 }
 
-/* client:poll(timeout_ms [, into]) → { id, … }, n: every transfer that has finished and
- * is not yet collected (the same ids again until they are: a caller that stops half-way
- * through the list loses nothing), after waiting at most timeout_ms for activity. The
- * ids go into table `into` when given (entries past n are left as they were), else a
- * new one. */
+#define MAX_EXTRA 64
+
+/* The descriptors of a flat { fd, events, … } table at idx (events "r", "w", "rw"). */
+static int read_extra(lua_State *L, int idx, struct pollfd *fds) {
+    int n = 0, i, len;
+    if (lua_isnoneornil(L, idx)) return 0;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    len = (int)lua_rawlen(L, idx);
+    luaL_argcheck(L, len % 2 == 0 && len / 2 <= MAX_EXTRA, idx,
+                  "extra descriptors must be { fd, events, … } (at most 64)");
+    for (i = 1; i <= len; i += 2, n++) {
+        lua_Integer fd;
+        const char *ev;
+        lua_rawgeti(L, idx, i);
+        lua_rawgeti(L, idx, i + 1);
+        fd = lua_tointeger(L, -2);
+        ev = lua_tostring(L, -1);
+        luaL_argcheck(L, lua_type(L, -2) == LUA_TNUMBER && fd >= 0 && fd <= 0x7fffffff && ev &&
+                      (!strcmp(ev, "r") || !strcmp(ev, "w") || !strcmp(ev, "rw")), idx,
+                      "extra descriptors must be { fd, events, … } (events \"r\", \"w\" or \"rw\")");
+        fds[n].fd = (int)fd;
+        fds[n].events = (short)((strchr(ev, 'r') ? POLLIN : 0) | (strchr(ev, 'w') ? POLLOUT : 0));
+        fds[n].revents = 0;
+        lua_pop(L, 2);
+    }
+    return n;
+}
+
+/* client:poll(timeout_ms [, extra [, into]]) → { id, … }, n, extra_ready: every transfer
+ * that has finished and is not yet collected (the same ids again until they are: a
+ * caller that stops half-way through the list loses nothing), after waiting at most
+ * timeout_ms for activity on the transfers or on the `extra` descriptors ({ fd, events,
+ * … }: a limiter store's connection); extra_ready is true when one of those became
+ * ready. The ids go into table `into` when given (entries past n are left as they
+ * were), else a new one. */
 static int async_poll(lua_State *L) {
     client_t *c = client_check(L, 1);
     lua_Integer ms = luaL_optinteger(L, 2, 0);
+    struct pollfd extra[MAX_EXTRA];
     char err[HTTP_ERRLEN];
-    int i, k = 0;
+    int i, k = 0, nextra, ready = 0;
     luaL_argcheck(L, ms >= 0 && ms <= 86400000, 2, "timeout must be 0 to 86400000 ms");
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    if (c->multi && http_multi_running(c->multi) > 0 &&
-        http_multi_run(c->multi, (int)ms, NULL, 0, err) < 0) {
+    nextra = read_extra(L, 3, extra);
+    if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+    if (c->multi && http_multi_running(c->multi) > 0) {
+        if (http_multi_run(c->multi, (int)ms, extra, nextra, err) < 0) {
+            lua_pushnil(L);
+            error_push(L, "other", NULL, err, strlen(err), 0);
+            return 2;
+        }
+    } else if (nextra > 0 && poll(extra, (nfds_t)nextra, (int)ms) < 0 && errno != EINTR) {
+        snprintf(err, sizeof err, "poll: %s", strerror(errno));
         lua_pushnil(L);
         error_push(L, "other", NULL, err, strlen(err), 0);
         return 2;
     }
-    if (lua_istable(L, 3)) lua_pushvalue(L, 3);
+    for (i = 0; i < nextra; i++) ready |= extra[i].revents != 0;
+    if (lua_istable(L, 4)) lua_pushvalue(L, 4);
     else lua_newtable(L);
     for (i = 0; i < c->nslots; i++) {
         slot_t *sl = c->slots[i];
@@ -115,7 +156,8 @@ static int async_poll(lua_State *L) {
         }
     }
     lua_pushinteger(L, k);
-    return 2;
+    lua_pushboolean(L, ready);
+    return 3;
 }
 
 /* client:collect(id) → the answer of a finished transfer (rpc: result | nil, err;

@@ -71,6 +71,12 @@ void decode_open(lua_State *L);  /* core.decode, core.answer; expects the decode
 void signer_open(lua_State *L);
 void client_open(lua_State *L);
 void core_limiter_open(lua_State *L);
+void core_redis_open(lua_State *L);   /* the Redis pieces the cosocket client borrows */
+
+/* A decision's arguments (interval, tau, count, window, reserve [, max_wait]) from
+ * stack index i on, checked as lim:take checks them; raises on bad ones. */
+struct limiter_req;
+void core_limiter_req(lua_State *L, int i, struct limiter_req *req);
 
 #pragma GCC visibility pop
 

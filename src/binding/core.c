@@ -240,6 +240,7 @@ CORE_EXPORT int luaopen_aliyun_live_core(lua_State *L) {
     signer_open(L);
     client_open(L);
     core_limiter_open(L);
+    core_redis_open(L);
     lua_pop(L, 1);
     return 1;
 }

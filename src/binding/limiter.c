@@ -124,6 +124,51 @@ static int64_t check_span(lua_State *L, int i, const char *name, int up) {
 
 static const char *const outcomes[] = { "granted", "denied", "too_long" };
 
+void core_limiter_req(lua_State *L, int i, limiter_req_t *req) {
+    lua_Number n = luaL_checknumber(L, i);
+    if (!(n > 0 && n <= 1e9)) luaL_argerror(L, i, "interval must be above 0 and at most 1e9 seconds");
+    req->interval_ns = check_span(L, i, "interval", 1);
+    if (req->interval_ns < 1) req->interval_ns = 1;
+    req->tau_ns = check_span(L, i + 1, "tau", 0);
+    n = luaL_checknumber(L, i + 2);
+    if (!(n >= 0 && n <= LIMITER_COUNT_MAX) || n != floor(n))
+        luaL_argerror(L, i + 2, "count must be an integer from 0 to 64");
+    req->count = (int)n;
+    req->window_ns = check_span(L, i + 3, "window", 1);
+    if (req->count > 0 && req->window_ns < 1)
+        luaL_argerror(L, i + 3, "window must be above 0 when count is");
+    luaL_checktype(L, i + 4, LUA_TBOOLEAN);
+    req->reserve = lua_toboolean(L, i + 4);
+    req->max_wait_ns = -1;
+    if (!lua_isnoneornil(L, i + 5)) {
+        n = luaL_checknumber(L, i + 5);
+        if (n != n) luaL_argerror(L, i + 5, "max_wait must be a number, not NaN");
+        /* No decision waits WAIT_MAX: a longer max_wait is the same as none. */
+        if (n >= 0 && n < (double)LIMITER_WAIT_MAX / 1e9) req->max_wait_ns = (int64_t)floor(n * 1e9);
+    }
+    req->now_ns = LIMITER_NOW_STORE;
+}
+
+/* wait, outcome for a store's answer to req, checked | nil, message. */
+static int push_answer(lua_State *L, limiter_store_t *s, const limiter_req_t *req,
+                       const limiter_res_t *res) {
+    const char *bad = limiter_check_reply(req, res);
+    if (bad) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: nonsense reply (%s), not trusted", s->name, bad);
+        return 2;
+    }
+    lua_pushnumber(L, (lua_Number)res->wait_ns / 1e9);
+    lua_pushstring(L, outcomes[res->outcome]);
+    return 2;
+}
+
+static int push_failure(lua_State *L, const char *err) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
 /* lim:take(key, interval, tau, count, window, reserve [, max_wait [, now]])
  *   → wait, outcome      outcome "granted" (a slot is taken: now when wait is 0, else
  *                        reserved that far ahead), "denied" (reserve off: nothing taken,
@@ -140,31 +185,9 @@ static int lim_take(lua_State *L) {
     lua_Number n;
     limiter_req_t req;
     limiter_res_t res;
-    const char *bad;
     char err[LIMITER_ERRLEN];
 
-    n = luaL_checknumber(L, 3);
-    if (!(n > 0 && n <= 1e9)) return luaL_argerror(L, 3, "interval must be above 0 and at most 1e9 seconds");
-    req.interval_ns = check_span(L, 3, "interval", 1);
-    if (req.interval_ns < 1) req.interval_ns = 1;
-    req.tau_ns = check_span(L, 4, "tau", 0);
-    n = luaL_checknumber(L, 5);
-    if (!(n >= 0 && n <= LIMITER_COUNT_MAX) || n != floor(n))
-        return luaL_argerror(L, 5, "count must be an integer from 0 to 64");
-    req.count = (int)n;
-    req.window_ns = check_span(L, 6, "window", 1);
-    if (req.count > 0 && req.window_ns < 1)
-        return luaL_argerror(L, 6, "window must be above 0 when count is");
-    luaL_checktype(L, 7, LUA_TBOOLEAN);
-    req.reserve = lua_toboolean(L, 7);
-    req.max_wait_ns = -1;
-    if (!lua_isnoneornil(L, 8)) {
-        n = luaL_checknumber(L, 8);
-        if (n != n) return luaL_argerror(L, 8, "max_wait must be a number, not NaN");
-        /* No decision waits WAIT_MAX: a longer max_wait is the same as none. */
-        if (n >= 0 && n < (double)LIMITER_WAIT_MAX / 1e9) req.max_wait_ns = (int64_t)floor(n * 1e9);
-    }
-    req.now_ns = LIMITER_NOW_STORE;
+    core_limiter_req(L, 3, &req);
     if (!lua_isnoneornil(L, 9)) {
         if (!s->injectable)
             return luaL_argerror(L, 9, "now is only accepted by the local store (a shared "
@@ -176,19 +199,99 @@ static int lim_take(lua_State *L) {
 
     /* The store never calls back into Lua and has released its lock when it returns:
      * nothing below can raise while a lock is held. */
-    if (s->ops->take(s, key, klen, &req, &res, err) != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
+    if (s->ops->take(s, key, klen, &req, &res, err) != 0) return push_failure(L, err);
+    return push_answer(L, s, &req, &res);
+}
+
+/* ------------------------------------------------------- non-blocking calls ---
+ * For a store that asks a server (redis): a decision is sent, the caller's loop pumps
+ * the store when its descriptor is ready or its deadline comes (wait_info), and
+ * collects the answer. Nothing here waits. Other stores decide at once: is_async()
+ * says which, and send raises on them (use take). */
+
+static limiter_store_t *check_async(lua_State *L) {
+    limiter_store_t *s = check_store(L);
+    if (!s->ops->send) luaL_argerror(L, 1, "this store decides at once: use take");
+    return s;
+}
+
+static uint64_t check_ticket(lua_State *L, int i) {
+    lua_Integer t = luaL_checkinteger(L, i);
+    if (t < 1) luaL_argerror(L, i, "not a ticket");
+    return (uint64_t)t;
+}
+
+/* lim:is_async() → true when send/pump/collect do not wait (redis), false otherwise. */
+static int lim_is_async(lua_State *L) {
+    lua_pushboolean(L, check_store(L)->ops->send != NULL);
+    return 1;
+}
+
+/* lim:send(key, interval, tau, count, window, reserve [, max_wait]) → ticket | nil, message
+ * The same decision as take, answered later through collect(ticket). */
+static int lim_send(lua_State *L) {
+    limiter_store_t *s = check_async(L);
+    size_t klen;
+    const char *key = check_key(L, 2, &klen);
+    limiter_req_t req;
+    uint64_t ticket;
+    char err[LIMITER_ERRLEN];
+    core_limiter_req(L, 3, &req);
+    if (s->ops->send(s, key, klen, &req, &ticket, err) != 0) return push_failure(L, err);
+    lua_pushinteger(L, (lua_Integer)ticket);
+    return 1;
+}
+
+/* lim:pump() — what the store's connection allows now; decisions past the store's
+ * timeout fail. */
+static int lim_pump(lua_State *L) {
+    limiter_store_t *s = check_async(L);
+    s->ops->pump(s);
+    return 0;
+}
+
+/* lim:collect(ticket) → "pending" | wait, outcome | nil, message (as take). The
+ * ticket is used up by an answer. */
+static int lim_collect(lua_State *L) {
+    limiter_store_t *s = check_async(L);
+    limiter_req_t req;
+    limiter_res_t res;
+    char err[LIMITER_ERRLEN];
+    int rc = s->ops->collect(s, check_ticket(L, 2), &req, &res, err);
+    if (rc == -2) return luaL_argerror(L, 2, "no such ticket (already collected or forgotten?)");
+    if (rc == LIMITER_PENDING) {
+        lua_pushliteral(L, "pending");
+        return 1;
     }
-    if ((bad = limiter_check_reply(&req, &res)) != NULL) {
+    if (rc != 0) return push_failure(L, err);
+    return push_answer(L, s, &req, &res);
+}
+
+/* lim:forget(ticket) — nobody will collect it (the request was cancelled). */
+static int lim_forget(lua_State *L) {
+    limiter_store_t *s = check_async(L);
+    s->ops->forget(s, check_ticket(L, 2));
+    return 0;
+}
+
+/* lim:wait_info() → fd | nil, events ("r", "w", "rw") | nil, seconds | nil: the
+ * descriptor to watch and the time until the next deadline (then pump). */
+static int lim_wait_info(lua_State *L) {
+    limiter_store_t *s = check_async(L);
+    int fd = -1, ev = 0;
+    int64_t t = -1;
+    s->ops->wait_info(s, &fd, &ev, &t);
+    if (fd >= 0 && ev) {
+        lua_pushinteger(L, fd);
+        lua_pushstring(L, ev == (LIMITER_WANT_READ | LIMITER_WANT_WRITE) ? "rw"
+                          : ev == LIMITER_WANT_WRITE ? "w" : "r");
+    } else {
         lua_pushnil(L);
-        lua_pushfstring(L, "%s: nonsense reply (%s), not trusted", s->name, bad);
-        return 2;
+        lua_pushnil(L);
     }
-    lua_pushnumber(L, (lua_Number)res.wait_ns / 1e9);
-    lua_pushstring(L, outcomes[res.outcome]);
-    return 2;
+    if (t >= 0) lua_pushnumber(L, (lua_Number)t / 1e9);
+    else lua_pushnil(L);
+    return 3;
 }
 
 /* lim:reset(key) → true | nil, message — forget the key's state. */
@@ -218,6 +321,12 @@ void core_limiter_open(lua_State *L) {
     static const luaL_Reg methods[] = {
         { "take", lim_take },
         { "reset", lim_reset },
+        { "is_async", lim_is_async },
+        { "send", lim_send },
+        { "pump", lim_pump },
+        { "collect", lim_collect },
+        { "forget", lim_forget },
+        { "wait_info", lim_wait_info },
         { "close", lim_close },
         { NULL, NULL }
     };

@@ -156,7 +156,27 @@ typedef struct limiter_ops {
                  limiter_res_t *out, char *err);
     int  (*reset)(limiter_store_t *s, const char *key, size_t klen, char *err);
     void (*close)(limiter_store_t *s);   /* frees s */
+
+    /* Non-blocking decisions, for a store that asks a server (redis); NULL in the
+     * others, which decide at once through take. send: queue a decision, 0 and
+     * *ticket or -1 with err. pump: the I/O that can be done without waiting, and
+     * decisions past their deadline failed. collect: LIMITER_PENDING; 0 with the
+     * request in *r and the answer in *out; -1 with err (the ticket is gone after 0 and
+     * -1); -2 for a ticket it does not know. forget: a ticket nobody will collect.
+     * wait_info: the descriptor to watch (-1: none) with LIMITER_WANT_* events, and
+     * the ns until the next deadline (-1: none). None of them waits. */
+    int  (*send)(limiter_store_t *s, const char *key, size_t klen, const limiter_req_t *r,
+                 uint64_t *ticket, char *err);
+    void (*pump)(limiter_store_t *s);
+    int  (*collect)(limiter_store_t *s, uint64_t ticket, limiter_req_t *r,
+                    limiter_res_t *out, char *err);
+    void (*forget)(limiter_store_t *s, uint64_t ticket);
+    void (*wait_info)(limiter_store_t *s, int *fd, int *events, int64_t *timeout_ns);
 } limiter_ops_t;
+
+#define LIMITER_PENDING    1
+#define LIMITER_WANT_READ  1
+#define LIMITER_WANT_WRITE 2
 
 struct limiter_store {
     const limiter_ops_t *ops;
@@ -166,7 +186,8 @@ struct limiter_store {
 
 /* Options of limiter_open; zero means the default. */
 typedef struct limiter_opts {
-    double      timeout;        /* redis: connect and command timeout, seconds (1) */
+    double      timeout;        /* redis: connect and command timeout, and the deadline
+                                   of a non-blocking decision, seconds (1) */
     uint32_t    slots;          /* shm: table size when this call creates it (4096) */
     const char *dir;            /* shm: directory of the mapping ("/dev/shm") */
     double      lock_timeout;   /* shm: longest wait for the lock, seconds (2) */

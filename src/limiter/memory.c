@@ -165,7 +165,8 @@ static void local_close(limiter_store_t *s) {
     free(ls);
 }
 
-static const limiter_ops_t local_ops = { local_take, local_reset, local_close };
+static const limiter_ops_t local_ops = { local_take, local_reset, local_close,
+                                        NULL, NULL, NULL, NULL, NULL };   /* decides at once */
 
 limiter_status_t limiter_local_open(limiter_store_t **out, char *err) {
     local_store_t *ls = calloc(1, sizeof *ls);
@@ -223,7 +224,8 @@ static int process_reset(limiter_store_t *s, const char *key, size_t klen, char 
  * survives objects being dropped and made again. */
 static void process_close(limiter_store_t *s) { free(s); }
 
-static const limiter_ops_t process_ops = { process_take, process_reset, process_close };
+static const limiter_ops_t process_ops = { process_take, process_reset, process_close,
+                                        NULL, NULL, NULL, NULL, NULL };   /* decides at once */
 
 limiter_status_t limiter_process_open(limiter_store_t **out, char *err) {
     limiter_store_t *s;

@@ -426,7 +426,8 @@ static void shm_close(limiter_store_t *base) {
     free(s);
 }
 
-static const limiter_ops_t shm_ops = { shm_take, shm_reset, shm_close };
+static const limiter_ops_t shm_ops = { shm_take, shm_reset, shm_close,
+                                        NULL, NULL, NULL, NULL, NULL };   /* decides at once */
 
 #ifdef LIMITER_TEST_HOOKS
 int limiter_shm_hold_lock(limiter_store_t *base, char *err) {

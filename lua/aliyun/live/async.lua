@@ -2,7 +2,9 @@
 -- client:poll(timeout) from the host's loop. Each request is the request engine
 -- (engine.lua) running in a coroutine whose runtime yields instead of waiting: a
 -- transfer yields until poll collects it, a wait (limiter, backoff) until poll finds
--- it due, and the limiter slot is taken at the moment the request can leave.
+-- it due, a decision of a store that answers later (Redis) until poll has its answer
+-- (the store's descriptor is waited on beside libcurl's), and the limiter slot is
+-- taken at the moment the request can leave.
 --
 -- Nothing a user supplies runs before the bookkeeping is done: poll collects every
 -- finished transfer, resumes the engines and records every completion first, then
@@ -18,6 +20,7 @@ local core = require "aliyun.live.core"
 local compat = require "aliyun.live.compat"
 local engine = require "aliyun.live.engine"
 local errors = require "aliyun.live.errors"
+local waits = require "aliyun.live.store_waits"
 
 local create, resume, status, yield = coroutine.create, coroutine.resume, coroutine.status,
   coroutine.yield
@@ -124,6 +127,8 @@ local function step(s, task, v1, v2, v3)
     task.io = b
     s.io[b] = task
     s.nio = s.nio + 1
+  elseif a == "store" then
+    waits.add(s.waits, b, c, task)
   elseif a == "sleep" then
     add_sleeper(s, task, b)
   elseif a == "turn" then
@@ -167,6 +172,12 @@ local function runtime(s)
       creds.security_token, signer))
   end
   function rt.http(req) return transfer(ccl:start_http(req)) end
+  -- The answer to a decision sent to an asynchronous store (limiter ticket).
+  function rt.decide(store, ticket)
+    local a, b = store:collect(ticket)
+    if a ~= "pending" then return a, b end
+    return yield("store", store, ticket)
+  end
   function rt.spawn(fn) _M.spawn(s, fn) end
   return rt
 end
@@ -206,6 +217,7 @@ function _M.spawn(s, fn) return new_task(s, nil, s.system, nil, nil, fn) end
 function _M.new(cfg, ccl)
   local s = {
     cfg = cfg, ccl = ccl, pending = 0, completed = 0, nio = 0, io = {}, sleepers = {}, ops = {},
+    waits = waits.new(),                  -- decisions awaited from limiter stores
     ready = fifo(), done = fifo(), idle = {},
     ids = {}, got_task = {}, got_a = {}, got_b = {}, got_c = {}, collecting = false,
     group = { limit = cfg.concurrency, inflight = 0, waiters = fifo() },
@@ -294,6 +306,17 @@ local function collect(s, ids, n)
   if tasks == s.got_task then s.collecting = false end
 end
 
+-- Resume the requests whose store answered (all collected first: a resumed request
+-- may send the next decision). → how many.
+local function pump_stores(s)
+  local got = waits.pump(s.waits)
+  for i = 1, #got do
+    local r = got[i][2]
+    step(s, got[i][1], r[1], r[2], r[3])
+  end
+  return #got
+end
+
 local function deliver(s)
   local first, raised = nil, false
   while true do
@@ -312,20 +335,27 @@ end
 
 --- Drive everything: start what may start, wait at most `timeout` seconds for answers
 -- (returning after the first wake-up that completes a request), complete what finished,
--- then run the callbacks. → requests still pending.
+-- then run the callbacks. → requests still pending. Store answers that come in resume
+-- their requests in the same call (a few rounds past the time, without waiting), so
+-- a granted request leaves at once.
+local EXTRA_ROUNDS = 4
+
 function _M.poll(s, timeout)
   if timeout > MAX_WAIT then timeout = MAX_WAIT end
   local t_end = monotonic() + timeout
-  local completed = s.completed
+  local completed, extra = s.completed, 0
   while not s.closed do
     pass(s)
     local now = monotonic()
     local due = s.sleepers[1] and s.sleepers[1].due
     local wait = t_end - now
     if due and due - now < wait then wait = due - now end
+    local fds, t
+    if s.waits.n > 0 then fds, t = waits.fds(s.waits) end
+    if t and t < wait then wait = t end
     if wait < 0 then wait = 0 end
-    if s.nio > 0 then
-      local ids, n = s.ccl:poll(ceil(wait * 1000), s.ids)
+    if s.nio > 0 or fds then
+      local ids, n = s.ccl:poll(ceil(wait * 1000), fds, s.ids)
       if not ids then   -- the multi handle failed: every transfer in flight fails with it
         local err = n
         ids = {}
@@ -340,12 +370,17 @@ function _M.poll(s, timeout)
       else
         collect(s, ids, n)
       end
-    elseif not due and s.ready.head > s.ready.tail then
+    elseif not due and s.waits.n == 0 and s.ready.head > s.ready.tail then
       break                                   -- nothing left to do
     elseif wait > 0 then
       core.sleep(wait)                        -- only within the timeout given
     end
-    if s.completed > completed or monotonic() >= t_end then break end
+    local resumed = s.waits.n > 0 and pump_stores(s) > 0
+    if s.completed > completed then break end
+    if monotonic() >= t_end then
+      if not resumed or extra >= EXTRA_ROUNDS then break end
+      extra = extra + 1                       -- carry what the answers started out now
+    end
   end
   if not s.closed then pass(s) end            -- start what the completions let start
   deliver(s)
@@ -355,20 +390,27 @@ end
 --- Seconds until the scheduler needs poll again without any socket activity (0: now),
 -- or nil when nothing is pending: for hosts that wait in their own event loop.
 function _M.timeout(s)
-  if s.closed or (s.pending == 0 and s.nio == 0 and not s.sleepers[1]) then return nil end
+  if s.closed or (s.pending == 0 and s.nio == 0 and s.waits.n == 0 and not s.sleepers[1]) then
+    return nil
+  end
   if s.ready.head <= s.ready.tail then return 0 end
   local t
   local due = s.sleepers[1] and s.sleepers[1].due
   if due then t = due - monotonic() end
   local ms = s.nio > 0 and s.ccl:transfer_timeout()
   if ms and (not t or ms / 1000 < t) then t = ms / 1000 end
+  local _, st = waits.fds(s.waits)
+  if st and (not t or st < t) then t = st end
   if t and t < 0 then t = 0 end
   return t
 end
 
---- The descriptors to watch: { {fd =, events = "r" | "w" | "rw"}, … }.
+--- The descriptors to watch: { {fd =, events = "r" | "w" | "rw"}, … } (libcurl's and
+-- those of the limiter stores requests wait on).
 function _M.fds(s)
   local flat, out = s.ccl:fds(), {}
+  for i = 1, #flat, 2 do out[#out + 1] = { fd = flat[i], events = flat[i + 1] } end
+  flat = waits.fds(s.waits) or {}
   for i = 1, #flat, 2 do out[#out + 1] = { fd = flat[i], events = flat[i + 1] } end
   return out
 end
@@ -383,6 +425,7 @@ function _M.cancel(s, op, code, message)
     s.nio = s.nio - 1
     task.io = nil
   end
+  waits.forget(s.waits, task)
   finish(s, task, nil, errors.new(code or "SDK.Cancelled", message or "the request was cancelled",
     { attempts = op.attempts }))
   return true
@@ -400,6 +443,7 @@ function _M.close(s)
     s.io[id] = nil
   end
   s.nio = 0
+  waits.forget_all(s.waits)
   s.closed = true
 end
 

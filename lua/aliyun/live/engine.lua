@@ -121,7 +121,7 @@ local function take_slot(rt, lim, key)
   if type(try) == "function" then
     while true do
       if rt.wait_turn then rt.wait_turn() end
-      local ok, a, b = pcall(try, lim, key)
+      local ok, a, b = pcall(try, lim, key, rt)   -- rt: an async runtime asks without blocking
       if not ok then return nil, unavailable("the limiter raised: " .. tostring(a)) end
       if a == true then return true end
       if a == nil then return nil, errors.wrap(b, "SDK.LimiterUnavailable", "rate limiter") end

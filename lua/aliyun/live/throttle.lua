@@ -22,6 +22,8 @@ Options (unknown names raise; a wrong type or range raises naming the option):
                 "process"          every lua_State and thread of the process
                 "shm:NAME"         every process of the host (/dev/shm/aliyun-live-NAME)
                 "redis://[USER:PASSWORD@]HOST[:PORT][/DB]"  a fleet; the server's clock
+                                   (asked without blocking by async requests, and
+                                   over cosockets inside nginx)
                 "ngx:DICT"         every nginx worker (ngx.shared.DICT; inside nginx)
   guard       seconds of delivery jitter to absorb (0.010); utilization 1/(1 + guard)
   fail_open   when the store fails (Redis down…), decide with a local limiter of the
@@ -34,7 +36,8 @@ Options (unknown names raise; a wrong type or range raises naming the option):
   clock       function() → seconds, replacing the store's clock ("local" store only:
               an injected clock must never feed a shared table)
   adaptive    follow feedback() (true)
-  timeout     Redis connect and command timeout in seconds (1)
+  timeout     Redis connect and command timeout in seconds (1); an async request's
+              decision fails at this deadline
   slots       shm table size in keys when the store is created (4096)
   lock_timeout  shm: the longest wait for a holder of the lock (2 s; a stopped process
               holding it then gives SDK.LimiterUnavailable instead of a hang)
@@ -91,12 +94,16 @@ local function default_sleep()
   return core.sleep
 end
 
--- The store handle for `spec`: a C store, or ngx.shared inside nginx.
+-- The store handle for `spec`: a C store, ngx.shared inside nginx, and inside nginx
+-- Redis over cosockets (hiredis would block the worker).
 local function open_store(spec, opts)
   if spec:sub(1, 4) == "ngx:" then
     local ok, ngx_store = pcall(require, "aliyun.live.ngx.store")
     if not ok then return nil, "the ngx: store needs nginx's Lua module" end
     return ngx_store.new(spec:sub(5))
+  end
+  if spec:sub(1, 8) == "redis://" and require("aliyun.live.options").in_nginx() then
+    return require("aliyun.live.ngx.redis").new(spec, { timeout = opts.timeout })
   end
   return core.limiter(spec, { timeout = opts.timeout, slots = opts.slots,
                               lock_timeout = opts.lock_timeout })
@@ -148,6 +155,7 @@ function _M.limiter(opts)
   local handle, err = open_store(store, opts)
   if handle then
     self.store = handle
+    self.async = type(handle.is_async) == "function" and handle:is_async() or nil
     self.store_name = tostring(handle):match("%((.*)%)$") or store:match("^[^:]*")
   elseif not self.fail_open then
     return nil, unavailable("store: " .. tostring(err))
@@ -175,9 +183,59 @@ local function checked(wait, outcome)
   return wait, outcome
 end
 
+-- A send-time try on a store that answers later (Redis from the async scheduler):
+-- the request leaves when the answer is back, up to a poll later than its slot, and
+-- a late request could bunch with the next ones. So the window asks for `late` more
+-- (the longest a granted request waited for its answer in the last LATE_SPAN s, or
+-- LATE_INIT before any), and a grant that came back later than that is not used (its
+-- slot is wasted, never a burst) and asked again, at most LATE_TRIES times.
+local LATE_INIT, LATE_MIN, LATE_MAX = 0.05, 0.002, 0.25   -- s
+local LATE_SPAN, LATE_MARGIN, LATE_TRIES = 2, 1.25, 3
+local ANSWER_SLACK = 0.001   -- s: a store decides a little after it is asked
+
+local function late_bound(self, now)
+  local l = self.late
+  if not l then return LATE_INIT end
+  if now - l.at >= LATE_SPAN then l.prev, l.cur, l.at = (now - l.at < 2 * LATE_SPAN) and l.cur or 0, 0, now end
+  local seen = max(l.prev, l.cur)
+  if seen == 0 then return LATE_INIT end   -- idle for a while: nothing known
+  return min(LATE_MAX, max(LATE_MIN, LATE_MARGIN * seen))
+end
+
+local function note_late(self, now, took)
+  local l = self.late
+  if not l then
+    l = { prev = 0, cur = 0, at = now }
+    self.late = l
+  end
+  late_bound(self, now)              -- roll the span first
+  if took > l.cur then l.cur = took end
+end
+
+local function take_async(self, store, key, T, tau, N, max_wait, rt)
+  local took
+  for _ = 1, LATE_TRIES do
+    local t0 = monotonic()
+    local late = late_bound(self, t0)
+    local ticket, err = store:send(key, T, tau, N, N * T + late, false, max_wait)
+    if not ticket then return nil, err end
+    local wait, outcome = checked(rt.decide(store, ticket))
+    if not wait then return nil, outcome end
+    local now = monotonic()
+    took = now - t0
+    note_late(self, now, took)
+    -- A wait counts from the moment the store decided, which was about when it was
+    -- asked: what went by since is already waited.
+    if outcome == "denied" then return max(wait - took, 0) + ANSWER_SLACK, outcome end
+    if outcome ~= "granted" or took <= late then return wait, outcome end
+  end
+  return nil, format("the store's answers come too late to be used (%.0f ms)", took * 1000)
+end
+
 -- One decision at `rate` from the store or, when it fails and fail_open is on, from
--- the local fallback. → wait, outcome | nil, err
-local function take(self, key, rate, reserve, tau, max_wait)
+-- the local fallback. rt: the caller's runtime, when it can wait for an answer
+-- (rt.decide) and the request leaves as soon as it is granted. → wait, outcome | nil, err
+local function take(self, key, rate, reserve, tau, max_wait, rt)
   if self.closed then return nil, unavailable("the limiter is closed") end
   local T = (1 + self.guard) / rate
   local N = min(MAX_WINDOW, max(1, floor(rate)))
@@ -185,7 +243,12 @@ local function take(self, key, rate, reserve, tau, max_wait)
   local now = self.clock and self.clock() or nil
   local store = self.store
   if store and not (self.retry_at and now_of(self) < self.retry_at) then
-    local wait, outcome = checked(store:take(key, T, tau, N, N * T, reserve, max_wait, now))
+    local wait, outcome
+    if rt and rt.decide and self.async and not reserve then
+      wait, outcome = take_async(self, store, key, T, tau, N, max_wait, rt)
+    else
+      wait, outcome = checked(store:take(key, T, tau, N, N * T, reserve, max_wait, now))
+    end
     if wait and not reserve and outcome == "granted" and wait ~= 0 then
       wait, outcome = nil, "nonsense reply from the store"
     end
@@ -236,12 +299,14 @@ function Limiter:try(key)
   return true
 end
 
---- limiter:try_send(key) → as try, for a request that leaves the moment it is granted
--- (the async scheduler): it may take its slot a little early, so a host that polls at
--- frame rate keeps a smooth pace; the window log keeps the quota exact.
-function Limiter:try_send(key)
+--- limiter:try_send(key [, rt]) → as try, for a request that leaves the moment it is
+-- granted (the async scheduler): it may take its slot a little early, so a host that
+-- polls at frame rate keeps a smooth pace; the window log keeps the quota exact. With
+-- the runtime rt of an async scheduler (rt.decide), a Redis store is asked without
+-- blocking: the request waits for the answer as it waits for a transfer.
+function Limiter:try_send(key, rt)
   check_key("limiter:try_send", key)
-  local wait, outcome = take(self, key, self:rate(key), false, SEND_TOLERANCE)
+  local wait, outcome = take(self, key, self:rate(key), false, SEND_TOLERANCE, nil, rt)
   if not wait then return nil, outcome end
   if outcome ~= "granted" then return false, wait end
   return true

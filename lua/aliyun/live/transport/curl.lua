@@ -7,6 +7,8 @@
 --   rt.sleep(seconds), rt.now() → seconds (monotonic)
 --   rt.yields  sleep and I/O let other work run (async scheduler, nginx)
 --   rt.spawn(fn)  (optional) run fn(rt) as a task of its own
+--   rt.decide(store, ticket)  (optional) → the answer to a decision sent to a limiter
+--                 store that answers later (store:send), waiting the runtime's way
 -- This file makes the blocking one; lua/aliyun/live/async.lua makes the one whose
 -- calls are transfers on the client's multi handle.
 local core = require "aliyun.live.core"
