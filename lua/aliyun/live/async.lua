@@ -382,7 +382,18 @@ function _M.poll(s, timeout)
       extra = extra + 1                       -- carry what the answers started out now
     end
   end
-  if not s.closed then pass(s) end            -- start what the completions let start
+  -- Start what the completions let start, and send it now: a request granted its
+  -- limiter slot here would otherwise leave at the host's next poll, a frame late (and
+  -- could bunch with the requests granted after it).
+  for _ = 1, EXTRA_ROUNDS do
+    if s.closed then break end
+    local nio = s.nio
+    pass(s)
+    if s.nio <= nio then break end
+    local ids, n = s.ccl:poll(0, nil, s.ids)
+    if not ids then break end                 -- the next poll fails them all
+    collect(s, ids, n)
+  end
   deliver(s)
   return s.pending
 end
