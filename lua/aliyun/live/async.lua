@@ -17,16 +17,17 @@
 -- one task after another instead of one new coroutine per request, and finished
 -- transfers collected into arrays the scheduler keeps.
 local core = require "aliyun.live.core"
-local compat = require "aliyun.live.compat"
 local engine = require "aliyun.live.engine"
 local errors = require "aliyun.live.errors"
-local waits = require "aliyun.live.store_waits"
+local waits = require "aliyun.live.async.store_waits"
+local queue = require "aliyun.live.async.queue"
 
 local create, resume, status, yield = coroutine.create, coroutine.resume, coroutine.status,
   coroutine.yield
-local type, tostring, pcall, setmetatable, error, ceil = type, tostring, pcall,
+local tostring, pcall, setmetatable, error, ceil = tostring, pcall,
   setmetatable, error, math.ceil
 local monotonic = core.monotonic
+local fifo, push, pop, add_sleeper = queue.fifo, queue.push, queue.pop, queue.add_sleeper
 
 local _M = {}
 
@@ -35,32 +36,9 @@ local MAX_STEPS = 100000              -- resumptions per pass: a task that loops
 local MAX_IDLE = 256                  -- idle worker coroutines kept for the next tasks
 local DONE = {}                       -- what a worker yields when its task has finished
 
----------------------------------------------------------------------- queues --
-
-local function fifo() return { head = 1, tail = 0 } end
-local function push(q, v) q.tail = q.tail + 1; q[q.tail] = v end
-local function pop(q)
-  if q.head > q.tail then return nil end
-  local v = q[q.head]
-  q[q.head] = nil
-  q.head = q.head + 1
-  if q.head > q.tail then q.head, q.tail = 1, 0 end
-  return v
-end
-
--- Sleepers sorted by due time (insertion from the end: most arrive in order).
-local function add_sleeper(s, task, due)
-  local list = s.sleepers
-  task.due = due
-  local i = #list
-  while i > 0 and list[i].due > due do list[i + 1] = list[i]; i = i - 1 end
-  list[i + 1] = task
-end
-
 ---------------------------------------------------------------------- tasks --
 
-local Op = {}
-Op.__index = Op
+local Op   -- what submit returns (async/op.lua, built over this module at the end)
 
 local function release_turn(s, task)
   if not task.turn then return end
@@ -130,7 +108,7 @@ local function step(s, task, v1, v2, v3)
   elseif a == "store" then
     waits.add(s.waits, b, c, task)
   elseif a == "sleep" then
-    add_sleeper(s, task, b)
+    add_sleeper(s.sleepers, task, b)
   elseif a == "turn" then
     push(task.group.waiters, task)
   else
@@ -458,34 +436,6 @@ function _M.close(s)
   s.closed = true
 end
 
------------------------------------------------------------------------- ops --
-
---- op:cancel() → true if it was still pending.
-function Op:cancel() return _M.cancel(self.sched, self) end
-
---- op:wait([timeout]) → result | nil, err: polls the client until the request is done
--- (nil, err SDK.StillPending after `timeout` seconds).
-function Op:wait(timeout)
-  local s = self.sched
-  local t_end = timeout and monotonic() + timeout
-  while not self.done do
-    if s.closed then break end
-    local left = t_end and t_end - monotonic() or 1
-    if left <= 0 then break end
-    _M.poll(s, left < 1 and left or 1)
-  end
-  if not self.done then
-    return nil, errors.new("SDK.StillPending", "the request is still pending")
-  end
-  return self.result, self.err
-end
-
---- op:await() → result | nil, err: inside a coroutine, yields (nothing) until the
--- request is done, for hosts that poll the client elsewhere; outside one, op:wait().
-function Op:await()
-  if not compat.in_coroutine() then return self:wait() end
-  while not self.done do yield() end
-  return self.result, self.err
-end
+Op = require("aliyun.live.async.op")(_M)
 
 return _M
