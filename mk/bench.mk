@@ -12,6 +12,7 @@ $(BUILD)/bench/sign_cost: bench/sign_cost.c $(BENCH_CORE) $(wildcard src/*.h src
 
 # The LuaJIT build is what nginx loads (bench/cosocket.lua).
 bench: deps
-	@$(MAKE) -s --no-print-directory all $(BUILD)/bench/curl_loop $(BUILD)/bench/sign_cost >&2
+	@$(MAKE) -s --no-print-directory all $(BUILD)/bench/curl_loop $(BUILD)/bench/sign_cost \
+	  $(GAME_SERVER) >&2
 	@$(MAKE) -s --no-print-directory all LUA_VERSION=5.1 LUA_PC=luajit LUA=luajit >&2
-	@BUILD=$(BUILD) LUA=$(LUA) bench/run
+	@BUILD=$(BUILD) LUA=$(LUA) GAME_SERVER=$(GAME_SERVER) bench/run

@@ -1,20 +1,44 @@
---- aliyun.live — ApsaraVideo Live stream control (ResumeLiveStream and friends).
---
---   local live = require "aliyun.live"
---   local client = live.new{ access_key_id = "…", access_key_secret = "…" }
---   local res, err = client:resume{ domain = "demo.aliyundoc.com", app = "liveApp",
---                                   stream = "room42" }
---
--- The public surface. Where things are decided: options.lua (live.new's options),
--- operations.lua (what each operation sends), engine.lua (one call, attempt after
--- attempt), retry.lua (what is retried), throttle.lua (limiters), async.lua (requests
--- in flight, client:poll), credentials/ (providers), transport/ (how bytes move).
--- Signing, HTTP and parsing are done by the C core (aliyun.live.core).
---
--- Error convention: wrong argument types (including a missing field) raise; bad values
--- and runtime failures return `nil, err`, where err has `code`, `message`,
--- `request_id` (when the server gave one), `http_status` (when there was a response),
--- `retryable`, `attempts`, and prints as one line without secrets.
+--[[--
+aliyun.live — ApsaraVideo Live stream control (ResumeLiveStream and friends).
+
+    local live = require "aliyun.live"
+    local client = live.new{ access_key_id = "…", access_key_secret = "…" }
+    local res, err = client:resume{ domain = "demo.aliyundoc.com", app = "liveApp",
+                                    stream = "room42" }
+
+Error convention: wrong argument types (including a missing field) raise; bad values
+and runtime failures return `nil, err`, where err has `code`, `message`, `request_id`
+(when the server gave one), `http_status` (when there was a response), `retryable`,
+`attempts`, and prints as one line without secrets ([errors](../topics/errors.md.html)).
+
+Options of `live.new` (an unknown name, a wrong type or an out-of-range value raises):
+
+    access_key_id, access_key_secret, security_token   static credentials
+    credentials      a provider (live.credentials.*); default: the default chain
+    endpoint         scheme://host[:port] (https://live.aliyuncs.com)
+    region           picks the endpoint when endpoint is not given
+    signature        "v1" (HMAC-SHA1, default) or "v3" (ACS3-HMAC-SHA256)
+    format           "JSON" (default) or "XML": results have the same shape either way
+    method           "POST" (default: parameters in a form body) or "GET" (in the query)
+    timeout, connect_timeout   seconds per attempt (10, 5), 0.001 to 86400
+    retry            {attempts = 3, base = 0.1, cap = 5, deadline = 30}, or false
+    limiter          a live.limiter{…}, or false; default: the shared 30/s limiter
+                     (store "process", or "ngx:aliyun_live" inside nginx)
+    quota_key        the account part of the limiter key (default: the provider's identity)
+    concurrency      async requests in flight (16), 1 to 256
+    max_body         larger answers fail with SDK.ResponseTooLarge (1 MiB)
+    verify, ca_file, proxy   TLS verification (true), a CA bundle, a proxy URL
+    user_agent       default aliyun-live-lua/<version> (<Lua>) libcurl/<version>
+    logger           function(level, line): one line per attempt, never a secret
+    transport        "ngx" inside nginx, else "curl"
+
+Where things are decided: options.lua (these options), operations.lua (what each
+operation sends), engine.lua (one call, attempt after attempt), retry.lua (what is
+retried), throttle.lua (limiters), async.lua (requests in flight, client:poll),
+credentials/ (providers), transport/ (how bytes move). Signing, HTTP and parsing are
+done by the C core (aliyun.live.core).
+@module aliyun.live
+]]
 local core = require "aliyun.live.core"
 local async = require "aliyun.live.async"
 local credentials = require "aliyun.live.credentials"
@@ -57,7 +81,7 @@ local function closed_error()
   return errors.new("SDK.ClientClosed", "the client is closed")
 end
 
---- live.new(opts) → client. See README for every option.
+--- live.new(opts) → client, with the options above.
 function _M.new(opts)
   local self = options.check(opts, credentials, shared_limiter)
   local signer = core.signer { endpoint = self.endpoint, host = self.host,
@@ -79,6 +103,9 @@ function client_mt.__tostring(self)
     self.format, self.closed and ", closed" or "")
 end
 
+--- A client: what live.new returns.
+-- @type Client
+
 --- client:close() — ends pending async requests (SDK.ClientClosed) and frees the
 -- connections now (also done by the garbage collector, and by `<close>` in Lua 5.4).
 function Client:close()
@@ -96,11 +123,11 @@ local function call(self, action, params)
   return run(self, self.rt, action, params)
 end
 
+local stream_params = operations.stream
+
 --- client:resume{domain=, app=, stream=} → result | nil, err
 -- Lets a forbidden stream be pushed again (ResumeLiveStream). app = "*" resumes the
 -- stream under every app of the domain.
-local stream_params = operations.stream
-
 function Client:resume(args)   -- the hot path: what call() does, without the extra call
   local params, err = stream_params("resume", args)
   if not params then return nil, err end
@@ -326,6 +353,9 @@ function Client:resume_many(list, opts)
 end
 
 ---------------------------------------------------------------------- module --
+
+--- Module functions.
+-- @section module
 
 local default_client, default_endpoint
 
