@@ -22,6 +22,10 @@
  * above it (as luaL_setfuncs does). */
 void core_register(lua_State *L, const luaL_Reg *fns, int nup);
 
+/* A class of userdata: the registry's metatable `name` gets `meta` (__gc, …), __index a
+ * table of `methods`, and __name (5.1 has no luaL_setmetatable naming). Stack unchanged. */
+void core_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
+
 /* A string argument that C will use as a C string: embedded NULs raise, since C would
  * silently cut the value there. */
 const char *core_check_cstring(lua_State *L, int arg, size_t *len);

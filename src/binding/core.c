@@ -18,6 +18,17 @@ void core_register(lua_State *L, const luaL_Reg *fns, int nup) {
     luaL_setfuncs(L, fns, nup);
 }
 
+void core_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods) {
+    luaL_newmetatable(L, name);
+    core_register(L, meta, 0);
+    lua_newtable(L);
+    core_register(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+}
+
 const char *core_check_cstring(lua_State *L, int arg, size_t *len) {
     size_t n;
     const char *s = arg > 0 ? luaL_checklstring(L, arg, &n) : lua_tolstring(L, arg, &n);

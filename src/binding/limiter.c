@@ -337,14 +337,7 @@ void core_limiter_open(lua_State *L) {
         { NULL, NULL }
     };
     /* stack: module, decode */
-    luaL_newmetatable(L, LIMITER_MT);
-    core_register(L, meta, 0);
-    lua_newtable(L);
-    core_register(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushliteral(L, LIMITER_MT);
-    lua_setfield(L, -2, "__name");
-    lua_pop(L, 1);
+    core_class(L, LIMITER_MT, meta, methods);
     lua_pushcfunction(L, lim_new);
     lua_setfield(L, -3, "limiter");
 }

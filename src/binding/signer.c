@@ -315,14 +315,7 @@ void signer_open(lua_State *L) {
         { NULL, NULL }
     };
     /* stack: module, decoder */
-    luaL_newmetatable(L, SIGNER_MT);
-    core_register(L, meta, 0);
-    lua_newtable(L);
-    core_register(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushliteral(L, SIGNER_MT);
-    lua_setfield(L, -2, "__name");
-    lua_pop(L, 1);
+    core_class(L, SIGNER_MT, meta, methods);
     lua_pushcfunction(L, signer_new);
     lua_setfield(L, -3, "signer");
 }
