@@ -270,6 +270,8 @@ function Client:fds()
   return async.fds(s)
 end
 
+--- client:timeout() → seconds | nil: how long a host's own event loop may wait before
+-- calling client:poll(0) again (0: now; nil: nothing pending). See client:fds().
 function Client:timeout()
   local s = self.sched
   if not s then return nil end
