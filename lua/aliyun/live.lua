@@ -323,10 +323,9 @@ function Client:resume_many(list, opts)
   local ops = {}
   local s = not self.closed and scheduler(self)
   local group = async.group(concurrency)
-  local item = {}   -- op → its index: the batch's own ops are never seen outside
-  local function done_op(res, err, op)
-    local i = item[op]
-    item[op], ops[i] = nil, nil   -- a finished op is not cancelled: let it go
+  local function done_op(res, err, op)   -- op.tag: its index
+    local i = op.tag
+    ops[i] = nil   -- a finished op is not cancelled: let it go
     complete(i, res, err, op.attempts)
   end
   for i = 1, total do
@@ -337,8 +336,7 @@ function Client:resume_many(list, opts)
     elseif self.closed then
       complete(i, nil, closed_error(), 0)
     else
-      local op = async.submit(s, "ResumeLiveStream", p, done_op, group)
-      item[op], ops[i] = i, op
+      ops[i] = async.submit(s, "ResumeLiveStream", p, done_op, group, i)
     end
   end
   local ok, e = pcall(function()

@@ -8,26 +8,28 @@
 --
 -- Nothing a user supplies runs before the bookkeeping is done: poll collects every
 -- finished transfer, resumes the engines and records every completion first, then
--- runs the callbacks — each one under pcall, so one that raises cannot keep the others
--- from running; the first error is raised again from poll afterwards (later ones go to
--- the logger). Callbacks only ever run from poll.
+-- runs the callbacks — under a pcall that starts again after the one that raised, so
+-- one that raises cannot keep the others from running; the first error is raised again
+-- from poll afterwards (later ones go to the logger). Callbacks only ever run from poll.
 --
--- What a request costs is kept small: one runtime per scheduler (its functions find the
--- task they serve in s.current, set while that task runs), worker coroutines that run
--- one task after another instead of one new coroutine per request, and finished
--- transfers collected into arrays the scheduler keeps.
+-- What a request costs is kept small: one runtime per scheduler (async/runtime.lua: its
+-- functions find the task they serve in s.current, set while that task runs), worker
+-- coroutines that run one task after another instead of one new coroutine per request,
+-- finished transfers collected into arrays the scheduler keeps, tables whose keys are
+-- all set at creation, and the queues' pushes and pops written out where they happen
+-- once per request.
 local core = require "aliyun.live.core"
 local engine = require "aliyun.live.engine"
 local errors = require "aliyun.live.errors"
 local waits = require "aliyun.live.async.store_waits"
 local queue = require "aliyun.live.async.queue"
+local runtime = require "aliyun.live.async.runtime"
 
-local create, resume, status, yield = coroutine.create, coroutine.resume, coroutine.status,
-  coroutine.yield
+local create, resume, status = coroutine.create, coroutine.resume, coroutine.status
 local tostring, pcall, setmetatable, error, ceil = tostring, pcall,
   setmetatable, error, math.ceil
 local monotonic = core.monotonic
-local fifo, push, pop, add_sleeper = queue.fifo, queue.push, queue.pop, queue.add_sleeper
+local fifo, push, add_sleeper = queue.fifo, queue.push, queue.add_sleeper
 
 local _M = {}
 
@@ -40,24 +42,33 @@ local DONE = {}                       -- what a worker yields when its task has 
 
 local Op   -- what submit returns (async/op.lua, built over this module at the end)
 
+-- The task gives its group's turn back (its caller checked task.turn): the first live
+-- waiter becomes ready.
 local function release_turn(s, task)
-  if not task.turn then return end
   task.turn = false
   local g = task.group
   g.inflight = g.inflight - 1
-  local w = pop(g.waiters)
-  while w and w.dead do w = pop(g.waiters) end
-  if w then
-    local q = s.ready   -- push(s.ready, w), written out: once per request
-    local t = q.tail + 1
-    q.tail, q[t] = t, w
+  local q = g.waiters   -- pop(g.waiters) until a live one, written out: once per request
+  local h = q.head
+  while h <= q.tail do
+    local w = q[h]
+    q[h] = nil
+    if h == q.tail then q.head, q.tail = 1, 0 else q.head = h + 1 end
+    if not w.dead then
+      if not w.co then g.queued = g.queued + 1 end
+      q = s.ready   -- push(s.ready, w)
+      local t = q.tail + 1
+      q.tail, q[t] = t, w
+      return
+    end
+    h = q.head
   end
 end
 
 local function finish(s, task, res, err, attempts)
   if task.dead then return end
   task.dead = true
-  release_turn(s, task)
+  if task.turn then release_turn(s, task) end
   local op = task.op
   if not op then
     if err ~= nil and err ~= false then engine.log(s.cfg, "error", "background task: %s", tostring(err)) end
@@ -68,7 +79,9 @@ local function finish(s, task, res, err, attempts)
   op.attempts = (err and err.attempts) or attempts or op.attempts
   s.pending = s.pending - 1
   s.completed = s.completed + 1
-  push(s.done, op)
+  local q = s.done   -- push(s.done, op)
+  local t = q.tail + 1
+  q.tail, q[t] = t, op
 end
 
 -- Resume task with the values given, at most three: an answer (a task not started yet
@@ -88,108 +101,69 @@ local function step(s, task, v1, v2, v3)
     ok, a, b, c, d = resume(co, task)
   end
   s.current = prev
-  if not ok then   -- the worker died with the error: it is not reused
-    return finish(s, task, nil, errors.new("SDK.InternalError", "request engine failed: "
-      .. tostring(a)))
-  end
-  if a == DONE then
-    task.co = nil
-    local idle = s.idle
-    if #idle < MAX_IDLE then idle[#idle + 1] = co end
-    return finish(s, task, b, c, d)
-  end
-  if status(co) == "dead" then   -- cannot happen: a worker never returns
-    return finish(s, task, nil, errors.new("SDK.InternalError", "a request worker ended"))
-  end
-  if a == "io" then
+  if a == "io" and ok then   -- the most frequent first
     task.io = b
     s.io[b] = task
     s.nio = s.nio + 1
+  elseif not ok then   -- the worker died with the error: it is not reused
+    return finish(s, task, nil, errors.new("SDK.InternalError", "request engine failed: "
+      .. tostring(a)))
+  elseif a == DONE then
+    task.co = false
+    local idle = s.idle
+    if #idle < MAX_IDLE then idle[#idle + 1] = co end
+    return finish(s, task, b, c, d)
   elseif a == "store" then
     waits.add(s.waits, b, c, task)
   elseif a == "sleep" then
     add_sleeper(s.sleepers, task, b)
   elseif a == "turn" then
     push(task.group.waiters, task)
+  elseif status(co) == "dead" then   -- cannot happen: a worker never returns
+    return finish(s, task, nil, errors.new("SDK.InternalError", "a request worker ended"))
   else
     finish(s, task, nil, errors.new("SDK.InternalError", "a request yielded outside the "
       .. "library (a hook that yields in a coroutine of its own?)"))
   end
 end
 
--- The runtime of scheduler s: the engine's waits and transfers become yields of the
--- task running now (s.current).
-local function current(s)
-  local task = s.current
-  if not task then error("aliyun.live: an async runtime was used outside its request", 3) end
-  return task
-end
-
-local function runtime(s)
-  local ccl = s.ccl
-  local rt = { name = "curl-async", yields = true, now = monotonic }
-  function rt.sleep(sec)
-    release_turn(s, current(s))
-    yield("sleep", monotonic() + (sec > MAX_WAIT and MAX_WAIT or sec))
-  end
-  function rt.wait_turn()
-    local task = current(s)
-    if task.turn then return end
-    local g = task.group
-    while g.inflight >= g.limit do yield("turn") end
-    g.inflight = g.inflight + 1
-    task.turn = true
-  end
-  local function transfer(id, err)
-    if not id then return nil, err end
-    current(s)
-    return yield("io", id)
-  end
-  function rt.rpc(action, params, creds, signer)
-    return transfer(ccl:start(action, params, creds.access_key_id, creds.access_key_secret,
-      creds.security_token, signer))
-  end
-  function rt.http(req) return transfer(ccl:start_http(req)) end
-  -- The answer to a decision sent to an asynchronous store (limiter ticket).
-  function rt.decide(store, ticket)
-    local a, b = store:collect(ticket)
-    if a ~= "pending" then return a, b end
-    return yield("store", store, ticket)
-  end
-  function rt.spawn(fn) _M.spawn(s, fn) end
-  return rt
-end
-
--- A worker coroutine runs tasks one after another: it yields DONE with a task's results
--- and is resumed with the next task.
-local function worker_of(s)
-  local run = engine.run
-  return function(task)
-    while true do
-      local fn = task.fn
-      if fn then
-        task = yield(DONE, fn(s.rt))
-      else
-        task = yield(DONE, run(s.cfg, s.rt, task.action, task.params))
-      end
-    end
-  end
-end
-
+-- A task's table holds the keys every request sets (each key costs a table as much at
+-- its creation as later); false, not nil, for those set later, which then are found in
+-- place. fn (spawned tasks), due (sleepers), store and ticket (store waits) come when used.
 local function new_task(s, op, group, action, params, fn)
   group = group or s.group
-  -- Every field a task gets is named here, so its table is sized once.
   local task = { op = op, group = group, turn = false, action = action, params = params,
-                 fn = fn, co = nil, io = nil, dead = nil, due = nil }
-  if op then op.task = task end
+                 fn = fn, co = false, io = false, dead = false }
   -- A group with no room: the task waits for a turn before anything runs (see pass).
-  push(group.inflight >= group.limit and group.waiters or s.ready, task)
+  local q
+  if group.inflight + group.queued >= group.limit then
+    q = group.waiters
+  else
+    q = s.ready
+    group.queued = group.queued + 1
+  end
+  local t = q.tail + 1   -- push(q, task)
+  q.tail, q[t] = t, task
   return task
 end
 
-function _M.spawn(s, fn) return new_task(s, nil, s.system, nil, nil, fn) end
+function _M.spawn(s, fn) return new_task(s, false, s.system, false, false, fn) end
 
 ------------------------------------------------------------------ scheduler --
+
+-- An array of false as long as the most transfers one poll can collect: an answer's
+-- nil stored over false, or false over nil, stays in the array part (a nil slot past
+-- the array would be a new key each time).
+local function falses()
+  local t = {}
+  for i = 1, 256 do t[i] = false end
+  return t
+end
+
+--- A group of requests sharing a concurrency limit (a resume_many batch).
+-- inflight: turns taken; queued: its tasks in s.ready that have not started (their
+-- turns to come, so that a batch's tasks past its limit wait at once, not after a pass).
+function _M.group(limit) return { limit = limit, inflight = 0, queued = 0, waiters = fifo() } end
 
 --- The scheduler of client state `cfg` over core client `ccl`.
 function _M.new(cfg, ccl)
@@ -197,26 +171,25 @@ function _M.new(cfg, ccl)
     cfg = cfg, ccl = ccl, pending = 0, completed = 0, nio = 0, io = {}, sleepers = {}, ops = {},
     waits = waits.new(),                  -- decisions awaited from limiter stores
     ready = fifo(), done = fifo(), idle = {},
-    ids = {}, got_task = {}, got_a = {}, got_b = {}, got_c = {}, collecting = false,
-    group = { limit = cfg.concurrency, inflight = 0, waiters = fifo() },
-    system = { limit = 1e9, inflight = 0, waiters = fifo() },   -- credential refreshes
+    ids = {}, got_task = falses(), got_a = falses(), got_b = falses(), got_c = falses(),
+    collecting = false,
+    group = _M.group(cfg.concurrency),
+    system = _M.group(1e9),   -- credential refreshes
   }
-  s.rt = runtime(s)
-  s.worker = worker_of(s)
+  s.rt = runtime.new(s, release_turn, _M.spawn)
+  s.worker = runtime.worker(s, DONE)
   return s
 end
 
---- A group of requests sharing a concurrency limit (a resume_many batch).
-function _M.group(limit) return { limit = limit, inflight = 0, waiters = fifo() } end
-
---- Submit an operation → op. callback(result, err, op) runs from a later poll.
-function _M.submit(s, action, params, callback, group)
+--- Submit an operation → op. callback(result, err, op) runs from a later poll; `tag`
+-- (optional) is kept as op.tag for the caller.
+function _M.submit(s, action, params, callback, group, tag)
   local op = setmetatable({ action = action, done = false, callback = callback,
-                            attempts = 0, sched = s, task = nil, result = nil, err = nil },
-                          Op)   -- every field named, so the table is sized once
+                            attempts = 0, sched = s, task = false, tag = tag, result = nil,
+                            err = nil }, Op)   -- every field named, so the table is sized once
   s.pending = s.pending + 1
   s.ops[op] = true
-  new_task(s, op, group, action, params)
+  op.task = new_task(s, op, group, action, params)
   return op
 end
 
@@ -240,7 +213,9 @@ local function pass(s)
     q[h] = nil
     if h == q.tail then q.head, q.tail = 1, 0 else q.head = h + 1 end
     local g = task.group
-    if not task.co and not task.dead and g.inflight >= g.limit then
+    local fresh = not task.co
+    if fresh then g.queued = g.queued - 1 end
+    if fresh and not task.dead and g.inflight >= g.limit then
       push(g.waiters, task)
     else
       steps = steps + 1
@@ -270,14 +245,14 @@ local function collect(s, ids, n)
     if task then
       io[id] = nil
       s.nio = s.nio - 1
-      task.io = nil
+      task.io = false
     end
   end
   for i = 1, n do
     local task, a, b, c = tasks[i], as[i], bs[i], cs[i]
-    tasks[i], as[i], bs[i], cs[i] = false, nil, nil, nil   -- hold no answer once handed on
+    tasks[i], as[i], bs[i], cs[i] = false, false, false, false   -- hold no answer once handed on
     if task then
-      release_turn(s, task)
+      if task.turn then release_turn(s, task) end
       step(s, task, a, b, c)
     end
   end
@@ -295,18 +270,29 @@ local function pump_stores(s)
   return #got
 end
 
+-- Run the callbacks of the completions in s.done, in order, until one raises.
+local function run_callbacks(s)
+  local q = s.done
+  while true do
+    local h = q.head   -- op = pop(s.done), written out: once per request
+    if h > q.tail then return end
+    local op = q[h]
+    q[h] = nil
+    if h == q.tail then q.head, q.tail = 1, 0 else q.head = h + 1 end
+    local callback = op.callback
+    if callback then callback(op.result, op.err, op) end
+  end
+end
+
+-- Every callback runs, one that raises stops only itself (one pcall per raise, not one
+-- per callback); the first error is raised again after the last callback.
 local function deliver(s)
   local first, raised = nil, false
   while true do
-    local op = pop(s.done)
-    if not op then break end
-    if op.callback then
-      local ok, e = pcall(op.callback, op.result, op.err, op)
-      if not ok then
-        if not raised then first, raised = e, true
-        else engine.log(s.cfg, "error", "a callback raised too: %s", tostring(e)) end
-      end
-    end
+    local ok, e = pcall(run_callbacks, s)
+    if ok then break end
+    if not raised then first, raised = e, true
+    else engine.log(s.cfg, "error", "a callback raised too: %s", tostring(e)) end
   end
   if raised then error(first, 0) end
 end
@@ -412,7 +398,7 @@ function _M.cancel(s, op, code, message)
     s.ccl:cancel(task.io)
     s.io[task.io] = nil
     s.nio = s.nio - 1
-    task.io = nil
+    task.io = false
   end
   waits.forget(s.waits, task)
   finish(s, task, nil, errors.new(code or "SDK.Cancelled", message or "the request was cancelled",

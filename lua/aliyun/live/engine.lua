@@ -164,7 +164,10 @@ function _M.run(c, rt, action, params)
   local retry, lim = c.retry, c.limiter
   while true do
     attempt = attempt + 1
-    local creds, err = _M.credentials(c, rt)
+    local p, creds, err = c.provider, c.checked_creds
+    if not (creds and p.fixed and p.creds == creds) then   -- else what _M.credentials
+      creds, err = _M.credentials(c, rt)                   -- answers: fixed, checked
+    end
     local key
     if creds then
       if lim then

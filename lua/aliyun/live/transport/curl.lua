@@ -31,7 +31,7 @@ end
 --- The blocking runtime over core client `ccl`.
 function _M.blocking(ccl)
   local rt = { name = "curl", yields = false, sleep = core.sleep,
-               now = core.monotonic }
+               now = core.monotonic, ready = false }
   function rt.rpc(action, params, creds, signer)
     return ccl:rpc(action, params, creds.access_key_id, creds.access_key_secret,
       creds.security_token, signer)

@@ -1,0 +1,74 @@
+--- The async scheduler's runtime (the engine's rt, see transport/curl.lua) and its
+-- worker coroutines, built over scheduler s (async.lua): the engine's waits and
+-- transfers become yields of the task running now, s.current, which the scheduler files
+-- where the yield says ("io", "sleep", "turn", "store").
+local core = require "aliyun.live.core"
+local engine = require "aliyun.live.engine"
+
+local error, yield, monotonic = error, coroutine.yield, core.monotonic
+
+local _M = {}
+
+local MAX_WAIT = 86400   -- seconds: the longest sleep
+
+local function current(s)
+  local task = s.current
+  if not task then error("aliyun.live: an async runtime was used outside its request", 3) end
+  return task
+end
+
+--- The runtime of scheduler s; release_turn(s, task) gives a task's turn back,
+-- spawn(s, fn) runs fn(rt) as a task of its own.
+function _M.new(s, release_turn, spawn)
+  local ccl = s.ccl
+  local rt = { name = "curl-async", yields = true, now = monotonic, ready = false }
+  function rt.sleep(sec)
+    local task = current(s)
+    if task.turn then release_turn(s, task) end
+    yield("sleep", monotonic() + (sec > MAX_WAIT and MAX_WAIT or sec))
+  end
+  function rt.wait_turn()
+    local task = s.current or current(s)
+    if task.turn then return end
+    local g = task.group
+    while g.inflight >= g.limit do yield("turn") end
+    g.inflight = g.inflight + 1
+    task.turn = true
+  end
+  local function transfer(id, err)
+    if not id then return nil, err end
+    if not s.current then current(s) end
+    return yield("io", id)
+  end
+  function rt.rpc(action, params, creds, signer)
+    return transfer(ccl:start(action, params, creds.access_key_id, creds.access_key_secret,
+      creds.security_token, signer))
+  end
+  function rt.http(req) return transfer(ccl:start_http(req)) end
+  -- The answer to a decision sent to an asynchronous store (limiter ticket).
+  function rt.decide(store, ticket)
+    local a, b = store:collect(ticket)
+    if a ~= "pending" then return a, b end
+    return yield("store", store, ticket)
+  end
+  function rt.spawn(fn) spawn(s, fn) end
+  return rt
+end
+
+--- The body of a worker coroutine of s: it runs tasks one after another, yielding
+-- `done` with a task's results, and is resumed with the next task.
+function _M.worker(s, done)
+  local run = engine.run
+  return function(task)
+    while true do
+      local fn = task.fn
+      if fn then
+        task = yield(done, fn(s.rt))
+      else
+        task = yield(done, run(s.cfg, s.rt, task.action, task.params))
+      end
+    end
+  end
+end
+
+return _M
