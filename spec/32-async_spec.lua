@@ -165,7 +165,8 @@ describe("async", function()
     for _, case in ipairs { { 30, 16, 0.95 }, { 60, 16, 0.95 }, { 240, 16, 0.95 }, { 30, 1, 0.9 } } do
       local fps, concurrency, share = case[1], case[2], case[3]
       -- #timing: the guard absorbs 10 ms between a slot and the arrival, which a
-      -- program slowed 30-fold (valgrind) does not keep; make valgrind leaves these out.
+      -- program slowed by valgrind or ASan does not keep; make valgrind and make asan
+      -- leave these out.
       it(("holds at %d fps, %d at a time: <= 30 in any second, no throttling, the quota used #timing")
           :format(fps, concurrency), function()
         local c = client { concurrency = concurrency,
