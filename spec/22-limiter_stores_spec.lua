@@ -253,6 +253,30 @@ describe("a store's reply is checked, never trusted", function()
     end)
   end
 
+  it("shows a server's error text as one printable line, never with the password", function()
+    -- A server (or whatever listens there) that repeats AUTH's argument, whole and cut,
+    -- among a newline, an escape sequence and a byte that is not UTF-8.
+    local h = helpers.spawn(("%s %s"):format(host, helpers.sh_quote(
+      "-ERR refused s3cretPW\nnext \27[31m\255 cut s3cr\\r\\n")), "listening on (%d+)")
+    local url = "redis://:s3cretPW@127.0.0.1:" .. h.match
+    local lim = assert(core.limiter(url))
+    local _, err = lim:take("k", 1, 0, 1, 1, false)
+    lim:close()
+    local t = throttle.limiter{ store = url }
+    local ok, terr = t:try("k")
+    t:close()
+    local warned
+    t = throttle.limiter{ store = url, fail_open = true, on_warning = function(m) warned = m end }
+    assert.is_true(t:try("k"))
+    t:close()
+    h:stop()
+    assert.is_nil(ok)
+    for _, text in ipairs { err, tostring(terr), warned } do
+      assert.matches("AUTH: ERR refused %*%*%*%?next %?%[31m%? cut %*%*%*$", text)
+      assert.is_nil(text:find("s3cr", 1, true), text)
+    end
+  end)
+
   it("which throttle reports as SDK.LimiterUnavailable, or survives with fail_open", function()
     local lim, h = canned("*2\\r\\n:0\\r\\n:1\\r\\n")
     local port = tostring(lim):match(":(%d+)/")

@@ -220,6 +220,16 @@ describe("aliyun.live.ngx.redis in nginx", function()
     r2:stop()
   end)
 
+  it("shows a server's error text as one printable line, never with the password", function()
+    -- A server that repeats AUTH's argument, whole and cut, among control bytes (no
+    -- newline: a cosocket line ends there, hiredis's at CRLF).
+    local h = helpers.spawn(("%s %s"):format(helpers.test_host("resp_canned"), helpers.sh_quote(
+      "-ERR refused s3cretPW \27[31m\255 cut s3cr\\r\\n")), "listening on (%d+)")
+    local r = take { url = "redis://:s3cretPW@127.0.0.1:" .. h.match, key = "echo", interval = 1 }
+    h:stop()
+    assert.matches("AUTH: ERR refused %*%*%* %?%[31m%? cut %*%*%*$", r.takes[1].err)
+  end)
+
   it("times out on a Redis that never answers, and the worker keeps serving", function()
     local r2 = helpers.redis_server()
     assert.is_nil(take({ url = r2.url, key = "bh", interval = 0.001 }).takes[1].err)

@@ -205,9 +205,32 @@ void redis_conf_name(const redis_conf_t *c, char *out, size_t n) {
 }
 
 /* Every message starts with the server it concerns; what and msg are bounded. */
+/* What a server said, fit for an error message: it may echo what it was sent (AUTH's
+ * password: shown as ***, also when the message ends inside it) and any bytes (a
+ * control or non-ASCII byte becomes '?', so the message stays one printable line). */
+static void server_text(const redis_conf_t *c, char *out, size_t n, const char *msg,
+                        size_t len) {
+    size_t plen = strlen(c->pass), i = 0, o = 0;
+    while (i < len && o + 4 < n) {
+        size_t rest = len - i;
+        if (plen && (rest >= plen ? memcmp(msg + i, c->pass, plen) == 0
+                                  : rest >= 4 && memcmp(msg + i, c->pass, rest) == 0)) {
+            memcpy(out + o, "***", 3);
+            o += 3;
+            i += rest >= plen ? plen : rest;
+            continue;
+        }
+        out[o++] = (unsigned char)msg[i] < 0x20 || (unsigned char)msg[i] > 0x7e ? '?' : msg[i];
+        i++;
+    }
+    out[o] = '\0';
+}
+
 void redis_fail(const redis_conf_t *c, char *err, const char *what, const char *msg, size_t len) {
-    snprintf(err, LIMITER_ERRLEN, "redis %.99s:%d: %.20s%s%.*s", c->host, c->port, what,
-             what[0] ? ": " : "", (int)(len > 120 ? 120 : len), msg);
+    char text[124];
+    server_text(c, text, sizeof text, msg, len);
+    snprintf(err, LIMITER_ERRLEN, "redis %.99s:%d: %.20s%s%s", c->host, c->port, what,
+             what[0] ? ": " : "", text);
 }
 
 /* ---------------------------------------------------------------- a decision --- */

@@ -21,7 +21,8 @@ local core = require "aliyun.live.core"
 local ngx = ngx
 local type, tostring, tonumber, setmetatable, pcall, error = type, tostring, tonumber, setmetatable,
   pcall, error
-local concat, sub, format, find = table.concat, string.sub, string.format, string.find
+local concat, sub, format, find, gsub = table.concat, string.sub, string.format, string.find,
+  string.gsub
 
 local _M = {}
 
@@ -73,8 +74,29 @@ end
 
 ---------------------------------------------------------------- the wire --
 
+-- What a server said may echo what it was sent (AUTH's password: shown as ***, also
+-- when the message ends inside it) and any bytes (a control or non-ASCII byte becomes
+-- '?', so the message stays one printable line), as src/limiter/redis_proto.c does.
 local function fail(self, what, msg)
   msg = tostring(msg)
+  local pw = self.password
+  if pw ~= "" then
+    local out, i = {}, 1
+    while true do
+      local a, b = find(msg, pw, i, true)
+      if not a then break end
+      out[#out + 1] = sub(msg, i, a - 1)
+      out[#out + 1] = "***"
+      i = b + 1
+    end
+    local rest = sub(msg, i)
+    for k = math.min(#rest, #pw - 1), 4, -1 do   -- the message ends inside the password
+      if sub(rest, -k) == sub(pw, 1, k) then rest = sub(rest, 1, -k - 1) .. "***" break end
+    end
+    out[#out + 1] = rest
+    msg = concat(out)
+  end
+  msg = gsub(msg, "[%c\128-\255]", "?")
   if #msg > 120 then msg = sub(msg, 1, 120) end
   return format("redis %s:%d: %s%s%s", self.host, self.port, what, what ~= "" and ": " or "", msg)
 end
