@@ -80,6 +80,53 @@ describe("async", function()
     c:close()
   end)
 
+  it("sends nothing for a request cancelled or closed from one of its own hooks", function()
+    local op, c, calls
+    local hooks = {
+      provider = function(cancel)
+        local p = { name = "cancelling" }
+        function p:get()
+          cancel()
+          return { access_key_id = "testid", access_key_secret = "testsecret" }
+        end
+        return { credentials = p, access_key_id = helpers.UNSET, access_key_secret = helpers.UNSET }
+      end,
+      limiter = function(cancel)
+        return { limiter = { reserve = function() return 0 end,
+                             try = function() cancel() return true end } }
+      end,
+    }
+    for name, make in pairs(hooks) do
+      for _, how in ipairs { "cancel", "close" } do
+        helpers.reset(emu)
+        local armed = true
+        local cancel = function()
+          if not armed then return end
+          armed = false
+          if how == "cancel" then assert.is_true(op:cancel()) else c:close() end
+        end
+        c = client(make(cancel))
+        calls = {}
+        op = c:resume_async(stream(1), function(_, err) calls[#calls + 1] = err.code end)
+        local t_end = monotonic() + 0.3
+        while monotonic() < t_end do c:poll(0.05) end
+        local expect = how == "cancel" and "SDK.Cancelled" or "SDK.ClientClosed"
+        assert.same({ expect }, calls, name .. " " .. how)
+        assert.equal(0, c:pending(), name .. " " .. how)
+        assert.equal(0, helpers.stats(emu).requests, name .. " " .. how .. ": sent")
+        if how == "cancel" then   -- the client goes on: nothing held by the cancelled one
+          local ok = 0
+          for i = 1, 5 do
+            c:resume_async(stream(i), function(res) if res then ok = ok + 1 end end)
+          end
+          while c:pending() > 0 do c:poll(0.1) end
+          assert.equal(5, ok, name)
+        end
+        c:close()
+      end
+    end
+  end)
+
   it("never waits longer than poll's timeout", function()
     helpers.fault(emu, { delay = 2 })
     local c = client()

@@ -417,6 +417,7 @@ function _M.close(s)
     task.dead = true
     s.io[id] = nil
   end
+  if s.current then s.current.dead = true end   -- closed from a hook of the task running
   s.nio = 0
   waits.forget_all(s.waits)
   s.closed = true

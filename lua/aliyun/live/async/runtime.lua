@@ -4,8 +4,9 @@
 -- where the yield says ("io", "sleep", "turn", "store").
 local core = require "aliyun.live.core"
 local engine = require "aliyun.live.engine"
+local errors = require "aliyun.live.errors"
 
-local error, yield, monotonic = error, coroutine.yield, core.monotonic
+local error, pcall, yield, monotonic = error, pcall, coroutine.yield, core.monotonic
 
 local _M = {}
 
@@ -25,30 +26,44 @@ function _M.new(s, release_turn, spawn)
   function rt.sleep(sec)
     local task = current(s)
     if task.turn then release_turn(s, task) end
+    if task.dead then return end
     yield("sleep", monotonic() + (sec > MAX_WAIT and MAX_WAIT or sec))
   end
   function rt.wait_turn()
     local task = s.current or current(s)
-    if task.turn then return end
+    if task.turn or task.dead then return end
     local g = task.group
     while g.inflight >= g.limit do yield("turn") end
     g.inflight = g.inflight + 1
     task.turn = true
   end
+  -- A task cancelled while it runs (op:cancel() or client:close() from one of its own
+  -- hooks: a provider, a limiter, the logger) goes no further: nothing more is sent or
+  -- waited for, and its engine unwinds to the end (its op has its answer already).
+  local function cancelled()
+    return nil, errors.new("SDK.Cancelled", "the request was cancelled")
+  end
   local function transfer(id, err)
     if not id then return nil, err end
-    if not s.current then current(s) end
     return yield("io", id)
   end
   function rt.rpc(action, params, creds, signer)
+    if (s.current or current(s)).dead then return cancelled() end
     return transfer(ccl:start(action, params, creds.access_key_id, creds.access_key_secret,
       creds.security_token, signer))
   end
-  function rt.http(req) return transfer(ccl:start_http(req)) end
+  function rt.http(req)
+    if (s.current or current(s)).dead then return cancelled() end
+    return transfer(ccl:start_http(req))
+  end
   -- The answer to a decision sent to an asynchronous store (limiter ticket).
   function rt.decide(store, ticket)
     local a, b = store:collect(ticket)
     if a ~= "pending" then return a, b end
+    if (s.current or current(s)).dead then
+      pcall(store.forget, store, ticket)
+      return nil, "the request was cancelled"
+    end
     return yield("store", store, ticket)
   end
   function rt.spawn(fn) spawn(s, fn) end
