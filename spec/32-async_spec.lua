@@ -205,6 +205,48 @@ describe("async", function()
     c:close()
   end)
 
+  it("sends everything one at a time while requests wait for the limiter", function()
+    -- (a turn handed to a request that then waited behind the limiter's one asking was
+    -- lost: with concurrency 1, the third request and all after it hung)
+    local c = client { concurrency = 1, limiter = live.limiter { rate = 30, store = "local" } }
+    local ok = 0
+    for i = 1, 8 do c:resume_async(stream(i), function(res) if res then ok = ok + 1 end end) end
+    local deadline = monotonic() + 20
+    while c:pending() > 0 and monotonic() < deadline do c:poll(0.05) end
+    assert.equal(8, ok)
+    c:close()
+  end)
+
+  -- #timing as the frame-rate cases below (the server's count of a second).
+  it("asks the limiter once or twice per request sent with 2,000 pending #timing", function()
+    local inner = live.limiter { rate = 30, store = "local" }
+    local decisions = 0
+    local lim = { reserve = function() error("not used") end, try_send = function(_, key, rt)
+      decisions = decisions + 1
+      return inner:try_send(key, rt)
+    end }
+    local c = client { limiter = lim }
+    local ok = 0
+    for i = 1, 2000 do c:resume_async(stream(i), function(res) if res then ok = ok + 1 end end) end
+    local worst, t_end = 0, monotonic() + 2
+    while monotonic() < t_end do
+      local t = monotonic()
+      c:poll(0)
+      worst = math.max(worst, monotonic() - t)
+      core.sleep(1 / 60)
+    end
+    c:close()
+    local stats = helpers.stats(emu)
+    -- every waiting request asked at each wake-up: 146,000 decisions for 112 sent from
+    -- 3,000 pending, poll(0) up to 0.8 s, 32 in a second at the server
+    assert.is_true(ok >= 50, ok .. " sent")
+    assert.is_true(decisions <= 2 * stats.requests + 16, decisions .. " decisions for "
+      .. stats.requests .. " sent")
+    assert.is_true(worst < 0.05, ("a poll(0) took %.3f s"):format(worst))
+    assert.is_nil(stats.codes["Throttling.User"])
+    assert.is_true(stats.max_per_second["testid/ResumeLiveStream"] <= 30)
+  end)
+
   describe("the quota at frame rates", function()
     -- One request at a time (concurrency 1) at 30 fps: each starts in the poll that
     -- collects the one before, and must leave in that poll, not a frame later (which

@@ -65,10 +65,31 @@ local function release_turn(s, task)
   end
 end
 
+-- The task leaves its limiter gate (runtime.lua): the first live one in line holds it
+-- — or, when the limiter failed (`all`), every one in line asks for itself at once (one
+-- after another, each would wait for a store that does not answer).
+local function open_gate(s, task, all)
+  local g = task.gate
+  task.gate = false
+  if not g or g.holder ~= task then return end   -- (one cancelled in line is skipped)
+  g.holder = false
+  while g.head <= g.tail do
+    local w = queue.pop(g)
+    if not w.dead then
+      push(s.ready, w)
+      if not all then
+        g.holder = w
+        return
+      end
+    end
+  end
+end
+
 local function finish(s, task, res, err, attempts)
   if task.dead then return end
   task.dead = true
   if task.turn then release_turn(s, task) end
+  if task.gate then open_gate(s, task) end
   local op = task.op
   if not op then
     if err ~= nil and err ~= false then engine.log(s.cfg, "error", "background task: %s", tostring(err)) end
@@ -118,7 +139,8 @@ local function step(s, task, v1, v2, v3)
   elseif a == "sleep" then
     add_sleeper(s.sleepers, task, b)
   elseif a == "turn" then
-    push(task.group.waiters, task)
+    if b then queue.unshift(task.group.waiters, task) else push(task.group.waiters, task) end
+  elseif a == "gate" then   -- in its gate's line already
   elseif status(co) == "dead" then   -- cannot happen: a worker never returns
     return finish(s, task, nil, errors.new("SDK.InternalError", "a request worker ended"))
   else
@@ -133,7 +155,7 @@ end
 local function new_task(s, op, group, action, params, fn)
   group = group or s.group
   local task = { op = op, group = group, turn = false, action = action, params = params,
-                 fn = fn, co = false, io = false, dead = false }
+                 fn = fn, co = false, io = false, gate = false, dead = false }
   -- A group with no room: the task waits for a turn before anything runs (see pass).
   local q
   if group.inflight + group.queued >= group.limit then
@@ -176,7 +198,7 @@ function _M.new(cfg, ccl)
     group = _M.group(cfg.concurrency),
     system = _M.group(1e9),   -- credential refreshes
   }
-  s.rt = runtime.new(s, release_turn, _M.spawn)
+  s.rt = runtime.new(s, release_turn, open_gate, _M.spawn)
   s.worker = runtime.worker(s, DONE)
   return s
 end

@@ -116,20 +116,32 @@ local function finite_wait(w) return type(w) == "number" and w >= 0 and w < 1e9 
 -- store's log holds real send times: a sleep that overruns (a loaded machine, a timer
 -- in nginx, a host polling at frame rate) can delay a request but never bunch it with
 -- the next ones. A limiter without try is asked to reserve, then waited for.
+local function try_slot(rt, lim, try, key)
+  while true do
+    if rt.wait_turn then rt.wait_turn() end
+    local ok, a, b = pcall(try, lim, key, rt)   -- rt: an async runtime asks without blocking
+    if not ok then return nil, unavailable("the limiter raised: " .. tostring(a)) end
+    if a == true then return true end
+    if a == nil then return nil, errors.wrap(b, "SDK.LimiterUnavailable", "rate limiter") end
+    if a ~= false or not finite_wait(b) then
+      return nil, unavailable("the limiter's try() answered neither true nor false, seconds")
+    end
+    rt.sleep(b)
+  end
+end
+
 local function take_slot(rt, lim, key)
   local try = lim.try_send or lim.try
   if type(try) == "function" then
-    while true do
-      if rt.wait_turn then rt.wait_turn() end
-      local ok, a, b = pcall(try, lim, key, rt)   -- rt: an async runtime asks without blocking
-      if not ok then return nil, unavailable("the limiter raised: " .. tostring(a)) end
-      if a == true then return true end
-      if a == nil then return nil, errors.wrap(b, "SDK.LimiterUnavailable", "rate limiter") end
-      if a ~= false or not finite_wait(b) then
-        return nil, unavailable("the limiter's try() answered neither true nor false, seconds")
-      end
-      rt.sleep(b)
-    end
+    -- Many requests waiting for one key (an async scheduler's): one asks at a time
+    -- (rt.gate), the others wait in line without asking, so that a slot costs one or two
+    -- decisions, not one per request waiting (3,000 pending made 146,000 for 112 sent,
+    -- and poll(0) took 0.8 s).
+    local gate = rt.gate
+    if gate then gate(key) end
+    local ok, err = try_slot(rt, lim, try, key)
+    if gate then rt.ungate(not ok) end
+    return ok, err
   end
   local ok, wait, e = pcall(lim.reserve, lim, key)
   if not ok then return nil, unavailable("the limiter raised: " .. tostring(wait)) end

@@ -6,6 +6,8 @@ function _M.fifo() return { head = 1, tail = 0 } end
 
 function _M.push(q, v) q.tail = q.tail + 1; q[q.tail] = v end
 
+function _M.unshift(q, v) q.head = q.head - 1; q[q.head] = v end
+
 function _M.pop(q)
   if q.head > q.tail then return nil end
   local v = q[q.head]

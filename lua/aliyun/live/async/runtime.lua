@@ -1,10 +1,11 @@
 --- The async scheduler's runtime (the engine's rt, see transport/curl.lua) and its
 -- worker coroutines, built over scheduler s (async.lua): the engine's waits and
 -- transfers become yields of the task running now, s.current, which the scheduler files
--- where the yield says ("io", "sleep", "turn", "store").
+-- where the yield says ("io", "sleep", "turn", "gate", "store").
 local core = require "aliyun.live.core"
 local engine = require "aliyun.live.engine"
 local errors = require "aliyun.live.errors"
+local queue = require "aliyun.live.async.queue"
 
 local error, pcall, yield, monotonic = error, pcall, coroutine.yield, core.monotonic
 
@@ -19,9 +20,10 @@ local function current(s)
 end
 
 --- The runtime of scheduler s; release_turn(s, task) gives a task's turn back,
--- spawn(s, fn) runs fn(rt) as a task of its own.
-function _M.new(s, release_turn, spawn)
-  local ccl = s.ccl
+-- open_gate(s, task) its place at a limiter's gate, spawn(s, fn) runs fn(rt) as a task
+-- of its own.
+function _M.new(s, release_turn, open_gate, spawn)
+  local ccl, gates = s.ccl, {}
   local rt = { name = "curl-async", yields = true, now = monotonic, ready = false }
   function rt.sleep(sec)
     local task = current(s)
@@ -33,10 +35,34 @@ function _M.new(s, release_turn, spawn)
     local task = s.current or current(s)
     if task.turn or task.dead then return end
     local g = task.group
-    while g.inflight >= g.limit do yield("turn") end
+    -- The holder of a limiter gate waits first in line: a turn given to a task that then
+    -- waits at that gate would be lost (and with one at a time, everything with it).
+    local first = task.gate and task.gate.holder == task
+    while g.inflight >= g.limit do yield("turn", first) end
     g.inflight = g.inflight + 1
     task.turn = true
   end
+  -- One request per quota key asks the limiter at a time (engine.take_slot): the others
+  -- wait in line at its gate until the one asking is granted a slot (or fails: then
+  -- they all ask).
+  function rt.gate(key)
+    local task = s.current or current(s)
+    if task.dead then return end
+    local g = gates[key]
+    if not g then
+      g = queue.fifo()
+      g.holder = false
+      gates[key] = g
+    end
+    task.gate = g
+    if not g.holder then
+      g.holder = task
+      return
+    end
+    queue.push(g, task)
+    yield("gate")   -- resumed holding it, or with the whole line (open_gate)
+  end
+  function rt.ungate(failed) open_gate(s, s.current or current(s), failed) end
   -- A task cancelled while it runs (op:cancel() or client:close() from one of its own
   -- hooks: a provider, a limiter, the logger) goes no further: nothing more is sent or
   -- waited for, and its engine unwinds to the end (its op has its answer already).
