@@ -735,7 +735,16 @@ describe("throttle.limiter", function()
     assert.has_error(function() throttle.limiter{ guard = -0.1 } end)
     assert.has_error(function() throttle.limiter{ guard = 2 } end)
     assert.has_error(function() throttle.limiter{ store = "disk" } end)
-    assert.has_error(function() throttle.limiter{ store = "shm:bad name" } end)
+    -- a malformed store and a clock answering nonsense: named, at the caller's line
+    for store, why in pairs { ["shm:bad name"] = "shm store name must be",
+                              ["redis://u:s3cret@h:99999"] = "redis URL port must be",
+                              ["redis://s3cret@h"] = "redis URL credentials must be" } do
+      raises(function() throttle.limiter{ store = store } end,
+        "^[^\n]-: aliyun%.live%.limiter: option 'store': " .. why)
+      assert.not_matches("s3cret", select(2, pcall(throttle.limiter, { store = store })))
+    end
+    local odd = throttle.limiter{ clock = function() return 0 / 0 end }
+    raises(function() odd:try("k") end, "aliyun%.live%.limiter: option 'clock' returned")
     assert.has_error(function() throttle.limiter{ slots = 3 } end)
     assert.has_error(function() throttle.limiter{ timeout = 0 } end)
     assert.has_error(function() throttle.limiter{ lock_timeout = 0 } end)

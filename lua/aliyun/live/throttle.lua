@@ -152,7 +152,11 @@ function _M.limiter(opts)
     adaptive = opts.adaptive ~= false,
     keys = {},            -- key → { rate =, cut_at = } for keys below rate_max
   }, mt)
-  local handle, err = open_store(store, opts)
+  -- A malformed store (the core raises on it) is the caller's mistake, named as such.
+  local opened, handle, err = pcall(open_store, store, opts)
+  if not opened then
+    raise("limiter", "option 'store': " .. tostring(handle):gsub("^[^\n]-:%d+: ", ""))
+  end
   if handle then
     self.store = handle
     self.async = type(handle.is_async) == "function" and handle:is_async() or nil
@@ -166,8 +170,17 @@ function _M.limiter(opts)
   return self
 end
 
+-- The limiter's time: its own clock's (checked: a clock answering nonsense is a bug of
+-- the caller's, named) or the monotonic one.
 local function now_of(self)
-  return self.clock and self.clock() or monotonic()
+  local clock = self.clock
+  if not clock then return monotonic() end
+  local t = clock()
+  if type(t) ~= "number" or not (t > -1e9 and t < 1e9) then
+    raise("limiter", format("option 'clock' returned %s, not seconds (a finite number "
+      .. "between -1e9 and 1e9)", type(t) == "number" and tostring(t) or "a " .. type(t)))
+  end
+  return t
 end
 
 local OUTCOMES = { granted = true, denied = true, too_long = true }
@@ -240,7 +253,7 @@ local function take(self, key, rate, reserve, tau, max_wait, rt)
   local T = (1 + self.guard) / rate
   local N = min(MAX_WINDOW, max(1, floor(rate)))
   tau = max(tau or 0, (self.burst - 1) * T)
-  local now = self.clock and self.clock() or nil
+  local now = self.clock and now_of(self) or nil
   local store = self.store
   if store and not (self.retry_at and now_of(self) < self.retry_at) then
     local wait, outcome
