@@ -12,24 +12,27 @@
 -- one that raises cannot keep the others from running; the first error is raised again
 -- from poll afterwards (later ones go to the logger). Callbacks only ever run from poll.
 --
--- What a request costs is kept small: one runtime per scheduler (async/runtime.lua: its
--- functions find the task they serve in s.current, set while that task runs), worker
--- coroutines that run one task after another instead of one new coroutine per request,
--- finished transfers collected into arrays the scheduler keeps, tables whose keys are
--- all set at creation, and the queues' pushes and pops written out where they happen
--- once per request.
+-- Who goes next — a batch's share of transfers, the line of requests waiting for one
+-- quota key — is async/turns.lua. What a request costs is kept small: one runtime per
+-- scheduler (async/runtime.lua: its functions find the task they serve in s.current,
+-- set while that task runs), worker coroutines that run one task after another instead
+-- of one new coroutine per request, finished transfers collected into arrays the
+-- scheduler keeps, tables whose keys are all set at creation, and the queues' pushes
+-- and pops written out where they happen once per request.
 local core = require "aliyun.live.core"
 local engine = require "aliyun.live.engine"
 local errors = require "aliyun.live.errors"
 local waits = require "aliyun.live.async.store_waits"
 local queue = require "aliyun.live.async.queue"
 local runtime = require "aliyun.live.async.runtime"
+local turns = require "aliyun.live.async.turns"
 
 local create, resume, status = coroutine.create, coroutine.resume, coroutine.status
 local tostring, pcall, setmetatable, error, ceil = tostring, pcall,
   setmetatable, error, math.ceil
 local monotonic = core.monotonic
 local fifo, push, add_sleeper = queue.fifo, queue.push, queue.add_sleeper
+local release_turn, open_gate = turns.release_turn, turns.open_gate
 
 local _M = {}
 
@@ -41,49 +44,6 @@ local DONE = {}                       -- what a worker yields when its task has 
 ---------------------------------------------------------------------- tasks --
 
 local Op   -- what submit returns (async/op.lua, built over this module at the end)
-
--- The task gives its group's turn back (its caller checked task.turn): the first live
--- waiter becomes ready.
-local function release_turn(s, task)
-  task.turn = false
-  local g = task.group
-  g.inflight = g.inflight - 1
-  local q = g.waiters   -- pop(g.waiters) until a live one, written out: once per request
-  local h = q.head
-  while h <= q.tail do
-    local w = q[h]
-    q[h] = nil
-    if h == q.tail then q.head, q.tail = 1, 0 else q.head = h + 1 end
-    if not w.dead then
-      if not w.co then g.queued = g.queued + 1 end
-      q = s.ready   -- push(s.ready, w)
-      local t = q.tail + 1
-      q.tail, q[t] = t, w
-      return
-    end
-    h = q.head
-  end
-end
-
--- The task leaves its limiter gate (runtime.lua): the first live one in line holds it
--- — or, when the limiter failed (`all`), every one in line asks for itself at once (one
--- after another, each would wait for a store that does not answer).
-local function open_gate(s, task, all)
-  local g = task.gate
-  task.gate = false
-  if not g or g.holder ~= task then return end   -- (one cancelled in line is skipped)
-  g.holder = false
-  while g.head <= g.tail do
-    local w = queue.pop(g)
-    if not w.dead then
-      push(s.ready, w)
-      if not all then
-        g.holder = w
-        return
-      end
-    end
-  end
-end
 
 local function finish(s, task, res, err, attempts)
   if task.dead then return end
@@ -182,10 +142,8 @@ local function falses()
   return t
 end
 
---- A group of requests sharing a concurrency limit (a resume_many batch).
--- inflight: turns taken; queued: its tasks in s.ready that have not started (their
--- turns to come, so that a batch's tasks past its limit wait at once, not after a pass).
-function _M.group(limit) return { limit = limit, inflight = 0, queued = 0, waiters = fifo() } end
+--- A group of requests sharing a concurrency limit (a resume_many batch): turns.lua.
+_M.group = turns.group
 
 --- The scheduler of client state `cfg` over core client `ccl`.
 function _M.new(cfg, ccl)
