@@ -222,11 +222,35 @@ describe("hardening", function()
       assert.has_error(function() live.limiter { store = "shm:a\0b" } end)
       assert.equal(0, helpers.stats(emu).requests)
     end)
+
+    it("sends a body with a NUL in it whole (the core's raw HTTP, the providers' path)", function()
+      local c = client()
+      local status = c.ccl:http { method = "POST", url = emu.url .. "/",
+        headers = { ["Content-Type"] = "application/x-www-form-urlencoded" },
+        body = "Action=ResumeLiveStream&Tail=x\0y&After=z" }
+      assert.equal(400, status)   -- unsigned: refused, but logged with every field
+      local got = helpers.last_requests(emu, 1)[1]
+      assert.equal("x\0y", got.params.Tail)
+      assert.equal("z", got.params.After)
+      c:close()
+    end)
   end)
 
   describe("hooks that break their contract", function()
     local function with_provider(p) return client { credentials = p, access_key_id = UNSET,
                                                     access_key_secret = UNSET } end
+
+    it("a logger that raises: the call goes on, sync and async, and nothing is lost", function()
+      local c = client { logger = function() error("logger boom") end }
+      assert.truthy(c:resume(STREAM))
+      local got = {}
+      for i = 1, 5 do c:resume_async(stream(i), function(res) got[#got + 1] = res ~= nil end) end
+      drain(c)
+      assert.same({ true, true, true, true, true }, got)
+      assert.equal(0, c:pending())
+      assert.equal(6, helpers.stats(emu).requests)
+      c:close()
+    end)
 
     it("credential providers: an error naming the provider, sync and async", function()
       for _, get in ipairs {

@@ -76,6 +76,9 @@ describe("aliyun-live usage", function()
       { "resume --domain d.com --app a --stream s --read-timeout 0", "read%-timeout must be" },
       { "resume --domain d.com --app a --stream s --connect-timeout 1e999", "connect%-timeout must be" },
       { "resume --domain d.com --app a --stream s --timeout -1", "read%-timeout must be" },
+      -- (under 1 ms libcurl's timeout would have been 0: no timeout at all)
+      { "resume --domain d.com --app a --stream s --timeout 0.0001", "read%-timeout must be" },
+      { "resume --domain d.com --app a --stream s --connect-timeout 0.0004", "connect%-timeout must be" },
       { "resume --domain d.com --app a --stream s --signature v2", "signature must be v1 or v3" },
       { "resume --domain d.com --app a --stream s --format yaml", "format must be JSON or XML" },
       { "resume --domain d.com --app a --stream s --mode Magic", "mode must be one of" },
