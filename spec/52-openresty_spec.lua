@@ -49,6 +49,42 @@ local LOCATIONS = [[
         or { Code = err.code, Message = err.message, Kind = err.kind }))
     }
   }
+  location = /resume_counted {
+    content_by_lua_block {
+      local live = require "aliyun.live"
+      local cjson = require "cjson.safe"
+      -- the shared limiter, asked through a wrapper that counts its decisions
+      local inner = live.limiter { rate = 30, store = "ngx:aliyun_live", guard = 0.05 }
+      COUNTED = COUNTED or live.new { access_key_id = "testid", access_key_secret = "testsecret",
+        endpoint = ngx.var.arg_emu, retry = { attempts = 1 },
+        limiter = { reserve = function() error("not used") end,
+                    try_send = function(_, key, rt)
+                      ngx.shared.counts:incr("decisions", 1, 0)
+                      return inner:try_send(key, rt)
+                    end } }
+      local res, err = COUNTED:resume { domain = "load.example.com", app = "a",
+        stream = ngx.var.arg_s }
+      ngx.say(cjson.encode(res and { RequestId = res.request_id } or { Code = err.code }))
+    }
+  }
+  location = /resume_sts {
+    content_by_lua_block {
+      local live = require "aliyun.live"
+      local cjson = require "cjson.safe"
+      -- a role assumed through the client's own transport: cosockets, here
+      STS_CLIENT = STS_CLIENT or live.new { endpoint = ngx.var.arg_emu, limiter = false,
+        credentials = live.credentials.ram_role_arn { access_key_id = "testid",
+          access_key_secret = "testsecret", role_arn = "acs:ram::1234567890:role/ops",
+          sts_endpoint = ngx.var.arg_emu } }
+      local res, err = STS_CLIENT:resume { domain = "sts.example.com", app = "a",
+        stream = ngx.var.arg_s }
+      ngx.say(cjson.encode(res and { RequestId = res.request_id } or { Code = err.code,
+        Message = err.message }))
+    }
+  }
+  location = /counts {
+    content_by_lua_block { ngx.say(ngx.shared.counts:get("decisions") or 0) }
+  }
   location = /in_set {
     set_by_lua_block $code {
       local live = require "aliyun.live"
@@ -93,7 +129,7 @@ describe("inside nginx", function()
   lazy_setup(function()
     emu = helpers.emulator()
     dead = "http://127.0.0.1:" .. helpers.free_port()
-    srv = nginx.start { locations = LOCATIONS, shared_dicts = { aliyun_live = "1m" } }
+    srv = nginx.start { locations = LOCATIONS, shared_dicts = { aliyun_live = "1m", counts = "1m" } }
   end)
   lazy_teardown(function()
     if srv then srv:stop() end
@@ -149,6 +185,42 @@ describe("inside nginx", function()
     assert.is_nil(stats.codes["Throttling.User"])
     assert.is_true(pings > 20, "only " .. pings .. " pings")
     assert.is_true(worst < 0.1, ("a ping took %.3f s"):format(worst))
+    print(("\n  nginx, 150 slow resumes: %d pings meanwhile, the slowest %.1f ms; at most %d "
+      .. "in a second at the server"):format(pings, worst * 1000,
+      stats.max_per_second["testid/ResumeLiveStream"]))
+  end)
+
+  it("assumes a role through cosockets, once per worker", function()
+    local reqs = {}
+    for i = 1, 6 do reqs[i] = ("/resume_sts?emu=%s&s=s%d"):format(emu.url, i) end
+    local results = srv:parallel(reqs, { timeout = 30 })
+    for _, r in ipairs(results) do assert.truthy(r.json and r.json.RequestId, r.body) end
+    local stats = helpers.stats(emu)
+    -- one AssumeRole per worker at most (each has its provider), every resume signed
+    -- with the role's temporary key
+    assert.is_true(stats.codes.OK >= 7 and stats.codes.OK <= 8, tostring(stats.codes.OK))
+    local roles = 0
+    for _, r in ipairs(helpers.last_requests(emu, 20)) do
+      if r.params.Action == "AssumeRole" then roles = roles + 1
+      else assert.matches("^STS%.", r.params.AccessKeyId) end
+    end
+    assert.is_true(roles >= 1 and roles <= 2, roles .. " AssumeRole")
+  end)
+
+  it("asks the limiter once or twice per resume sent, 90 waiting at once", function()
+    local reqs = {}
+    for i = 1, 90 do reqs[i] = ("/resume_counted?emu=%s&s=s%d"):format(emu.url, i) end
+    local results = srv:parallel(reqs, { timeout = 60 })
+    local ok = 0
+    for _, r in ipairs(results) do if r.json and r.json.RequestId then ok = ok + 1 end end
+    assert.equal(90, ok)
+    local _, decisions = srv:get("/counts")
+    decisions = tonumber(decisions)
+    -- each waiting request asked at each wake-up: about 1,400 decisions for 90 sent;
+    -- now a worker's line has one asking (two workers: up to two per slot and worker)
+    assert.is_true(decisions <= 4 * 90, decisions .. " decisions for 90 sent")
+    print(("\n  nginx, 90 resumes waiting at once: %d limiter decisions"):format(decisions))
+    assert.is_true(helpers.stats(emu).max_per_second["testid/ResumeLiveStream"] <= 30)
   end)
 
   it("fails at once, naming the phase, where cosockets do not exist", function()

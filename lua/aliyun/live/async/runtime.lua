@@ -62,7 +62,7 @@ function _M.new(s, release_turn, open_gate, spawn)
     queue.push(g, task)
     yield("gate")   -- resumed holding it, or with the whole line (open_gate)
   end
-  function rt.ungate(failed) open_gate(s, s.current or current(s), failed) end
+  function rt.ungate(_, failed) open_gate(s, s.current or current(s), failed) end
   -- A task cancelled while it runs (op:cancel() or client:close() from one of its own
   -- hooks: a provider, a limiter, the logger) goes no further: nothing more is sent or
   -- waited for, and its engine unwinds to the end (its op has its answer already).

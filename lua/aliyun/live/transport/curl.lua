@@ -9,6 +9,8 @@
 --   rt.spawn(fn)  (optional) run fn(rt) as a task of its own
 --   rt.decide(store, ticket)  (optional) → the answer to a decision sent to a limiter
 --                 store that answers later (store:send), waiting the runtime's way
+--   rt.gate(key) → place, rt.ungate(place, failed)  (optional, for runtimes that run many
+--                 requests at once) one request per quota key asks the limiter at a time
 -- This file makes the blocking one; lua/aliyun/live/async.lua makes the one whose
 -- calls are transfers on the client's multi handle.
 local core = require "aliyun.live.core"

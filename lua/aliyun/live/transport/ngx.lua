@@ -12,6 +12,45 @@ local ngx = ngx
 
 local _M = {}
 
+-- A worker's requests waiting for one quota key ask the limiter one at a time, in
+-- order (engine.take_slot): a line per key, shared by the worker's clients, as a
+-- semaphore of one (FIFO). A request waits in line at most GATE_WAIT seconds, then asks
+-- anyway: a holder whose light thread was killed never gives its place back.
+local semaphore   -- ngx.semaphore, loaded at the first use (this file loads outside nginx)
+local gates = {}
+local GATE_WAIT = 5
+
+local function gate(key)
+  local sema = gates[key]
+  if not sema then
+    semaphore = semaphore or require "ngx.semaphore"
+    sema = semaphore.new(1)
+    gates[key] = sema
+  end
+  if sema:wait(GATE_WAIT) then return sema end
+end
+
+-- Give the place back; when the limiter failed, let the whole line ask at once (on a
+-- line of its own: the old one is forgotten).
+local function ungate(sema, failed)
+  if not sema then return end
+  local n = 1
+  if failed then
+    local waiting = -sema:count()
+    if waiting > 0 then n = n + waiting end
+    for key, s in pairs(gates) do
+      if s == sema then gates[key] = nil end
+    end
+  end
+  sema:post(n)
+end
+
+-- nginx's timers count whole milliseconds and ngx.sleep rounds down: a wait of 0.4 ms
+-- became sleep(0), and a request denied its slot by less than a millisecond asked again
+-- and again until the time came (60 decisions per request sent). Waits round up.
+local ngx_sleep, ceil = ngx.sleep, math.ceil
+local function sleep(sec) return ngx_sleep(ceil(sec * 1000) / 1000) end
+
 local CAPTURE = { "x-acs-retry-after", "x-acs-request-id" }
 
 local function failure(kind, message, answered)
@@ -32,8 +71,8 @@ end
 function _M.runtime(cfg, signer)
   local connect_timeout = cfg.connect_timeout_ms / 1000
   local timeout = cfg.timeout_ms / 1000
-  local rt = { name = "ngx", yields = true, sleep = ngx.sleep,
-               now = core.monotonic, ready = ready }
+  local rt = { name = "ngx", yields = true, sleep = sleep,
+               now = core.monotonic, ready = ready, gate = gate, ungate = ungate }
 
   -- One exchange with a URL the signer (or a provider) built.
   local function send(method, url, headers, body, deadline, no_proxy)
