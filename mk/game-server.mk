@@ -3,6 +3,8 @@
 #   make static        $(BUILD)/libaliyun_live_core.a: the core for a host to link
 #   make game-server   $(BUILD)/examples/game-server
 #   make tsan          the host and the core under ThreadSanitizer, run against the emulator
+#   make event-loop    $(BUILD)/examples/event-loop (examples/event-loop/): a host that
+#                      sleeps in poll(2) on client:fds() and client:timeout()
 AR          ?= ar
 OBJCOPY     ?= objcopy
 STATIC_LIB  := $(BUILD)/libaliyun_live_core.a
@@ -20,12 +22,25 @@ GAME_ROOT_REL := $(shell realpath -m --relative-to=$(BUILD)/examples $(CURDIR))
 GAME_CFLAGS := $(WARN) -D_POSIX_C_SOURCE=200809L -pthread $(LUA_CFLAGS) $(CFLAGS) \
                -DGAME_ROOT_REL='"$(GAME_ROOT_REL)"'
 
+EVENT_LOOP  := $(BUILD)/examples/event-loop
+
 # The host needs Lua 5.2's C API (luaL_traceback, LUA_OK): 5.3, 5.4 or LuaJIT.
 ifneq ($(filter luajit,$(LUA_PC))$(filter-out 5.1 5.2,$(LUA_VERSION)),)
 TEST_BINS   += $(GAME_SERVER)
 endif
+TEST_BINS   += $(EVENT_LOOP)
 
-.PHONY: static game-server tsan
+.PHONY: static game-server tsan event-loop
+
+# It loads the module as any Lua program does (LUA_CPATH), nothing linked in.
+$(EVENT_LOOP): examples/event-loop/main.c mk/game-server.mk
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(WARN) -D_POSIX_C_SOURCE=200809L $(LUA_CFLAGS) $(CFLAGS) $< $(GAME_LUA_LIBS) \
+	  -lm $(LDFLAGS) -o $@
+
+event-loop: deps
+	@$(MAKE) --no-print-directory $(EVENT_LOOP)
 
 # One relocatable object of the whole core, its hidden symbols made local: a host that
 # links the archive sees luaopen_aliyun_live_core and nothing else (no buf_*, http_*,

@@ -192,3 +192,32 @@ return real
     assert.is_true(f.max_ms < 1000, out)
   end)
 end)
+
+-- examples/event-loop/: a host that sleeps in its own poll(2) on what the client says
+-- to wait on (client:fds(), client:timeout()) instead of calling poll(0) in a loop.
+describe("the event-loop host", function()
+  local LOOP = ("%s/%s/examples/event-loop"):format(helpers.root, BUILD)
+  local emu
+  lazy_setup(function() emu = helpers.emulator() end)
+  lazy_teardown(function() if emu then emu:stop() end end)
+
+  it("resumes at the quota while sleeping in poll(2): a few wake-ups per request", function()
+    local env = ("LUA_PATH=%s LUA_CPATH=%s ALIBABA_CLOUD_ACCESS_KEY_ID=testid "
+      .. "ALIBABA_CLOUD_ACCESS_KEY_SECRET=testsecret"):format(
+      q(helpers.root .. "/lua/?.lua;" .. helpers.root .. "/lua/?/init.lua;;"),
+      q(helpers.root .. "/" .. BUILD .. "/?.so;;"))
+    local out = helpers.run(("env %s %s --resumes 30 %s 2>&1; echo \"__rc=$?\""):format(
+      env, q(LOOP), q(emu.url)))
+    assert.matches("__rc=0", out)
+    local w = figures(out).done
+    assert.is_table(w, out)
+    assert.equal(30, w.completed)
+    assert.equal(0, w.errors)
+    -- each request: a wait for its slot, its transfer; a host spinning on poll(0) at
+    -- 1 kHz would have woken about a thousand times in this second
+    assert.is_true(w.wakeups <= 10 * 30, out)
+    local stats = helpers.stats(emu)
+    assert.equal(30, stats.codes.OK)
+    assert.is_true(stats.max_per_second["testid/ResumeLiveStream"] <= 30)
+  end)
+end)
