@@ -372,6 +372,29 @@ describe("credentials", function()
       assert.matches("^STS%.", out)
     end)
 
+    it("takes its session name and STS region from the environment", function()
+      local path = write(jwt { sub = "env", exp = os.time() + 3600 }, "token")
+      local out = lua({ HOME = tmp .. "/nobody-home", ALIBABA_CLOUD_ROLE_ARN = ROLE,
+        ALIBABA_CLOUD_OIDC_PROVIDER_ARN = OIDC_ARN, ALIBABA_CLOUD_OIDC_TOKEN_FILE = path,
+        ALIBABA_CLOUD_STS_ENDPOINT = emu.url, ALIBABA_CLOUD_ROLE_SESSION_NAME = "night-shift" }, [[
+          local c, err = require("aliyun.live.credentials").default():get()
+          print(c and c.access_key_id or ("ERR " .. err.code .. " " .. err.message))
+        ]])
+      assert.matches("^STS%.", out)
+      local asked
+      for _, r in ipairs(helpers.last_requests(emu, 50)) do
+        if r.params.Action == "AssumeRoleWithOIDC" then asked = r.params end
+      end
+      assert.equal("night-shift", asked.RoleSessionName)
+      -- no endpoint given: the region's (the VPC one when asked for)
+      local region = lua({ ALIBABA_CLOUD_STS_REGION = "cn-shanghai" },
+        [[print(require("aliyun.live.endpoint").sts())]])
+      assert.equal("https://sts.cn-shanghai.aliyuncs.com", region:match("%S+"))
+      region = lua({ ALIBABA_CLOUD_STS_REGION = "cn-shanghai", ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED = "true" },
+        [[print(require("aliyun.live.endpoint").sts())]])
+      assert.equal("https://sts-vpc.cn-shanghai.aliyuncs.com", region:match("%S+"))
+    end)
+
     it("is read from an oidc_role_arn profile of the credentials file", function()
       local token = write(jwt { sub = "file", exp = os.time() + 3600 }, "token")
       local path = write(("[default]\ntype = oidc_role_arn\nrole_arn = %s\noidc_provider_arn = %s\n"

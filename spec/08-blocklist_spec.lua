@@ -24,6 +24,11 @@ describe("blocklist", function()
       assert.equal(3, p.page_size)
       assert.equal(7, p.total)
       assert.equal(3, p.pages)
+      if math.type then   -- integers, not 2.0 (which equals 2)
+        for _, k in ipairs { "page", "page_size", "total", "pages" } do
+          assert.equal("integer", math.type(p[k]), k)
+        end
+      end
       local last = assert(c:blocklist { domain = "d.com", page = 3, page_size = 3 })
       assert.same({ "d.com/app/s7" }, last.streams)     -- one item is still a list
       local all = {}

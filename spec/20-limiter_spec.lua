@@ -332,6 +332,15 @@ describe("core.limiter GCRA on an injected clock", function()
         return l
       ]]))
       assert.equal("aliyun.live.Limiter (closed)", tostring(f(core, "shm:" .. shm_name)))
+      -- and the Lua limiter of throttle.limiter, its store with it
+      local g = assert(load([[
+        local throttle, name = ...
+        local l <close> = throttle.limiter { store = name }
+        return l
+      ]]))
+      local lim = g(throttle, "shm:" .. shm_name)
+      assert.is_true(lim.closed)
+      assert.equal("aliyun.live.Limiter (closed)", tostring(lim.store))
     end
   end)
 
