@@ -205,6 +205,88 @@ describe("async", function()
     c:close()
   end)
 
+  it("a request cancelled from its limiter's try asks no more, and poll returns", function()
+    local op, n = nil, 0
+    local stubborn = { reserve = function() return 0 end, try = function()
+      n = n + 1
+      if n == 1 then op:cancel() end
+      if n > 1000 then return true end   -- (only so that a failure ends)
+      return false, 0.5                  -- "not yet": a valid answer
+    end }
+    local c = client { limiter = stubborn }
+    op = c:resume_async(stream(1))
+    local t = monotonic()
+    c:poll(0)
+    assert.is_true(monotonic() - t < 1, "poll(0) spun")
+    assert.equal(1, n)
+    assert.equal(0, c:pending())
+    c:close()
+  end)
+
+  it("starts every request waiting for a turn, whatever ends before taking one", function()
+    local function ok_count(c, ops)
+      local deadline = monotonic() + 10
+      while c:pending() > 0 and monotonic() < deadline do c:poll(0.05) end
+      local n = 0
+      for _, op in ipairs(ops) do if op.result then n = n + 1 end end
+      return n
+    end
+    local limiter = function() return live.limiter { rate = 30, store = "local" } end
+    -- two cancelled before the first poll: the third must start
+    local c = client { concurrency = 2, limiter = limiter() }
+    local ops = {}
+    for i = 1, 3 do ops[i] = c:resume_async(stream(i)) end
+    ops[1]:cancel()
+    ops[2]:cancel()
+    assert.equal(1, ok_count(c, { ops[3] }))
+    c:close()
+    -- two that fail at their credentials (no turn taken)
+    local n = 0
+    local flaky = { name = "flaky", get = function()
+      n = n + 1
+      if n <= 2 then return nil, "the metadata service timed out" end
+      return { access_key_id = "testid", access_key_secret = "testsecret" }
+    end }
+    c = client { concurrency = 2, limiter = limiter(), credentials = flaky,
+                 access_key_id = helpers.UNSET, access_key_secret = helpers.UNSET }
+    ops = {}
+    for i = 1, 3 do ops[i] = c:resume_async(stream(i)) end
+    assert.equal(1, ok_count(c, ops))
+    c:close()
+    -- the ones waiting in the limiter's line cancelled: those behind them still go
+    c = client { concurrency = 2, limiter = limiter() }
+    ops = {}
+    for i = 1, 10 do ops[i] = c:resume_async(stream(i)) end
+    while not (ops[1].done and ops[2].done) do c:poll(0.001) end
+    for i = 3, 5 do ops[i]:cancel() end
+    local rest = {}
+    for i = 6, 10 do rest[#rest + 1] = ops[i] end
+    assert.equal(5, ok_count(c, rest))
+    c:close()
+  end)
+
+  it("lines up again after the limiter failed once", function()
+    local inner = live.limiter { rate = 30, store = "local" }
+    local decisions = 0
+    local lim = { reserve = function() error("not used") end, try_send = function(_, key, rt)
+      decisions = decisions + 1
+      if decisions == 5 then return nil, "the store hiccuped" end
+      return inner:try_send(key, rt)
+    end }
+    local c = client { limiter = lim, concurrency = 256, retry = false }
+    for i = 1, 300 do c:resume_async(stream(i)) end
+    local t_end = monotonic() + 2
+    while monotonic() < t_end do
+      c:poll(0)
+      core.sleep(1 / 60)
+    end
+    c:close()
+    local sent = helpers.stats(emu).requests
+    -- the line let go at the failure asks once each, then waits in line again (it went
+    -- on asking at every wake-up: 22,600 decisions in 4 s)
+    assert.is_true(decisions <= 2 * sent + 300 + 20, decisions .. " decisions for " .. sent .. " sent")
+  end)
+
   it("sends everything one at a time while requests wait for the limiter", function()
     -- (a turn handed to a request that then waited behind the limiter's one asking was
     -- lost: with concurrency 1, the third request and all after it hung)
@@ -283,6 +365,8 @@ describe("async", function()
         -- completions trail sends by a round trip; (n - 1) / span is the rate achieved
         local rate = (#sent - 1) / (sent[#sent] - sent[1])
         assert.is_true(rate >= share * 30, ("%.2f/s at %s fps"):format(rate, fps))
+        print(("\n  %s fps, %d at a time: %.2f/s, %.3f of the quota, peak %d/s"):format(fps,
+          concurrency, rate, rate / 30, stats.max_per_second["testid/ResumeLiveStream"]))
         c:close()
       end)
     end

@@ -32,7 +32,7 @@ local tostring, pcall, setmetatable, error, ceil = tostring, pcall,
   setmetatable, error, math.ceil
 local monotonic = core.monotonic
 local fifo, push, add_sleeper = queue.fifo, queue.push, queue.add_sleeper
-local release_turn, open_gate = turns.release_turn, turns.open_gate
+local release_turn, open_gate, fill = turns.release_turn, turns.open_gate, turns.fill
 
 local _M = {}
 
@@ -50,6 +50,10 @@ local function finish(s, task, res, err, attempts)
   task.dead = true
   if task.turn then release_turn(s, task) end
   if task.gate then open_gate(s, task) end
+  -- A task that ends holding no turn (cancelled in a limiter's line, failed before it
+  -- took one) gives none back: its group's waiters get the room there is.
+  local g = task.group
+  if g.waiters.head <= g.waiters.tail then fill(s, g) end
   local op = task.op
   if not op then
     if err ~= nil and err ~= false then engine.log(s.cfg, "error", "background task: %s", tostring(err)) end
@@ -101,6 +105,8 @@ local function step(s, task, v1, v2, v3)
   elseif a == "turn" then
     if b then queue.unshift(task.group.waiters, task) else push(task.group.waiters, task) end
   elseif a == "gate" then   -- in its gate's line already
+  elseif a == "dead" then   -- cancelled while it ran (runtime.lua): dropped, not resumed
+    task.co = false
   elseif status(co) == "dead" then   -- cannot happen: a worker never returns
     return finish(s, task, nil, errors.new("SDK.InternalError", "a request worker ended"))
   else
@@ -195,7 +201,9 @@ local function pass(s)
     local g = task.group
     local fresh = not task.co
     if fresh then g.queued = g.queued - 1 end
-    if fresh and not task.dead and g.inflight >= g.limit then
+    if task.dead then   -- cancelled before it ran: the room it was counted in is free
+      if fresh and g.waiters.head <= g.waiters.tail then fill(s, g) end
+    elseif fresh and g.inflight >= g.limit then
       push(g.waiters, task)
     else
       steps = steps + 1

@@ -4,7 +4,6 @@
 -- where the yield says ("io", "sleep", "turn", "gate", "store").
 local core = require "aliyun.live.core"
 local engine = require "aliyun.live.engine"
-local errors = require "aliyun.live.errors"
 local queue = require "aliyun.live.async.queue"
 
 local error, pcall, yield, monotonic = error, pcall, coroutine.yield, core.monotonic
@@ -25,15 +24,24 @@ end
 function _M.new(s, release_turn, open_gate, spawn)
   local ccl, gates = s.ccl, {}
   local rt = { name = "curl-async", yields = true, now = monotonic, ready = false }
+  -- A task cancelled while it runs (op:cancel() or client:close() from one of its own
+  -- hooks: a provider, a limiter, the logger) goes no further: at its next wait or send
+  -- it yields "dead" and is never resumed (its op has its answer already; whatever it
+  -- held was given back when it was cancelled). Returning instead let its engine go on
+  -- asking the limiter in a loop that no longer waited.
+  local function running()
+    local task = s.current or current(s)
+    if task.dead then yield("dead") end
+    return task
+  end
   function rt.sleep(sec)
-    local task = current(s)
+    local task = running()
     if task.turn then release_turn(s, task) end
-    if task.dead then return end
     yield("sleep", monotonic() + (sec > MAX_WAIT and MAX_WAIT or sec))
   end
   function rt.wait_turn()
-    local task = s.current or current(s)
-    if task.turn or task.dead then return end
+    local task = running()
+    if task.turn then return end
     local g = task.group
     -- The holder of a limiter gate waits first in line: a turn given to a task that then
     -- waits at that gate would be lost (and with one at a time, everything with it).
@@ -44,10 +52,9 @@ function _M.new(s, release_turn, open_gate, spawn)
   end
   -- One request per quota key asks the limiter at a time (engine.take_slot): the others
   -- wait in line at its gate until the one asking is granted a slot (or fails: then
-  -- they all ask).
+  -- they all ask once, and line up again). → the gate when holding it.
   function rt.gate(key)
-    local task = s.current or current(s)
-    if task.dead then return end
+    local task = running()
     local g = gates[key]
     if not g then
       g = queue.fifo()
@@ -55,41 +62,35 @@ function _M.new(s, release_turn, open_gate, spawn)
       gates[key] = g
     end
     task.gate = g
+    if g.holder == task then return g end
     if not g.holder then
       g.holder = task
-      return
+      return g
     end
     queue.push(g, task)
     yield("gate")   -- resumed holding it, or with the whole line (open_gate)
+    if g.holder == task then return g end
   end
   function rt.ungate(_, failed) open_gate(s, s.current or current(s), failed) end
-  -- A task cancelled while it runs (op:cancel() or client:close() from one of its own
-  -- hooks: a provider, a limiter, the logger) goes no further: nothing more is sent or
-  -- waited for, and its engine unwinds to the end (its op has its answer already).
-  local function cancelled()
-    return nil, errors.new("SDK.Cancelled", "the request was cancelled")
-  end
   local function transfer(id, err)
     if not id then return nil, err end
     return yield("io", id)
   end
   function rt.rpc(action, params, creds, signer)
-    if (s.current or current(s)).dead then return cancelled() end
+    running()
     return transfer(ccl:start(action, params, creds.access_key_id, creds.access_key_secret,
       creds.security_token, signer))
   end
   function rt.http(req)
-    if (s.current or current(s)).dead then return cancelled() end
+    running()
     return transfer(ccl:start_http(req))
   end
   -- The answer to a decision sent to an asynchronous store (limiter ticket).
   function rt.decide(store, ticket)
     local a, b = store:collect(ticket)
     if a ~= "pending" then return a, b end
-    if (s.current or current(s)).dead then
-      pcall(store.forget, store, ticket)
-      return nil, "the request was cancelled"
-    end
+    if (s.current or current(s)).dead then pcall(store.forget, store, ticket) end
+    running()
     return yield("store", store, ticket)
   end
   function rt.spawn(fn) spawn(s, fn) end

@@ -36,6 +36,20 @@ function _M.release_turn(s, task)
   end
 end
 
+-- As many of the group's live waiters as it has room for (turns not taken, less its
+-- tasks ready to start) become ready.
+function _M.fill(s, g)
+  local q, room = g.waiters, g.limit - g.inflight - g.queued
+  while room > 0 and q.head <= q.tail do
+    local w = pop(q)
+    if not w.dead then
+      if not w.co then g.queued = g.queued + 1 end
+      push(s.ready, w)
+      room = room - 1
+    end
+  end
+end
+
 -- The task leaves its limiter gate (runtime.lua): the first live one in line holds it
 -- — or, when the limiter failed (`all`), every one in line asks for itself at once (one
 -- after another, each would wait for a store that does not answer).

@@ -13,7 +13,7 @@ local ngx = ngx
 local _M = {}
 
 -- A worker's requests waiting for one quota key ask the limiter one at a time, in
--- order (engine.take_slot): a line per key, shared by the worker's clients, as a
+-- order (engine.try_slot): a line per key, shared by the worker's clients, as a
 -- semaphore of one (FIFO). A request waits in line at most GATE_WAIT seconds, then asks
 -- anyway: a holder whose light thread was killed never gives its place back.
 local semaphore   -- ngx.semaphore, loaded at the first use (this file loads outside nginx)
@@ -28,6 +28,9 @@ local function gate(key)
     gates[key] = sema
   end
   if sema:wait(GATE_WAIT) then return sema end
+  -- Nobody gave the place back for GATE_WAIT (its holder's light thread may have been
+  -- killed): this request asks on its own, and a new line starts for the next ones.
+  if gates[key] == sema then gates[key] = nil end
 end
 
 -- Give the place back; when the limiter failed, let the whole line ask at once (on a
