@@ -97,13 +97,17 @@ test-5.1 test-5.3: test-%: deps
 
 # The suite with the module built under AddressSanitizer + UBSan. The runtime is
 # preloaded into the Lua interpreter only; the servers the specs start run without it.
+# intercept_tls_get_addr=0: gcc 12's LeakSanitizer follows threads' dynamic TLS through
+# __tls_get_addr, and its tracer can crash on a stale TLS vector at exit ("Tracer caught
+# signal 11", google/sanitizers#1322; seen once here, after all 358 specs had passed):
+# a crash of the tool, not a leak. Leaks are still checked, threads' TLS too.
 # The #timing specs (a 10 ms guard at frame rates) stay out, as under valgrind: a
 # program slowed two- to threefold on a loaded machine misses it; the other runs keep them.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan: deps
 	@$(MAKE) --no-print-directory all test-bins BUILD=build/asan CC=gcc CFLAGS="$(ASAN_FLAGS)"
 	@BUILD=build/asan LUA=$(LUA) \
-	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_odr_violation=0 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_odr_violation=0:intercept_tls_get_addr=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
 	  TEST_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
