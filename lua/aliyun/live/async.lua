@@ -26,6 +26,7 @@ local waits = require "aliyun.live.async.store_waits"
 local queue = require "aliyun.live.async.queue"
 local runtime = require "aliyun.live.async.runtime"
 local turns = require "aliyun.live.async.turns"
+local host_wait = require "aliyun.live.async.host_wait"
 
 local create, resume, status = coroutine.create, coroutine.resume, coroutine.status
 local tostring, pcall, setmetatable, error, ceil = tostring, pcall,
@@ -350,33 +351,8 @@ function _M.poll(s, timeout)
   return s.pending
 end
 
---- Seconds until the scheduler needs poll again without any socket activity (0: now),
--- or nil when nothing is pending: for hosts that wait in their own event loop.
-function _M.timeout(s)
-  if s.closed or (s.pending == 0 and s.nio == 0 and s.waits.n == 0 and not s.sleepers[1]) then
-    return nil
-  end
-  if s.ready.head <= s.ready.tail then return 0 end
-  local t
-  local due = s.sleepers[1] and s.sleepers[1].due
-  if due then t = due - monotonic() end
-  local ms = s.nio > 0 and s.ccl:transfer_timeout()
-  if ms and (not t or ms / 1000 < t) then t = ms / 1000 end
-  local _, st = waits.fds(s.waits)
-  if st and (not t or st < t) then t = st end
-  if t and t < 0 then t = 0 end
-  return t
-end
-
---- The descriptors to watch: { {fd =, events = "r" | "w" | "rw"}, … } (libcurl's and
--- those of the limiter stores requests wait on).
-function _M.fds(s)
-  local flat, out = s.ccl:fds(), {}
-  for i = 1, #flat, 2 do out[#out + 1] = { fd = flat[i], events = flat[i + 1] } end
-  flat = waits.fds(s.waits) or {}
-  for i = 1, #flat, 2 do out[#out + 1] = { fd = flat[i], events = flat[i + 1] } end
-  return out
-end
+-- What a host's own event loop waits on, and for how long (async/host_wait.lua).
+_M.timeout, _M.fds = host_wait.timeout, host_wait.fds
 
 --- Cancel op: its transfer stops, its callback gets (nil, err SDK.Cancelled or `code`).
 function _M.cancel(s, op, code, message)
