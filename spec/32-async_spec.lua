@@ -205,6 +205,39 @@ describe("async", function()
     c:close()
   end)
 
+  it("ends a credentials refresh that a cancelled request had started", function()
+    -- Both ways: the request cancels itself from its provider's get(), which goes on to
+    -- refresh; the host cancels the request while its refresh is in flight. Dropping it
+    -- where it waited left the provider refreshing for ever: the others hung behind it.
+    for _, how in ipairs { "from its hook", "while it fetches" } do
+      helpers.reset(emu)
+      if how == "while it fetches" then
+        helpers.fault(emu, { action = "CredentialsURI", delay = 0.3, count = 1 })
+      end
+      local inner = live.credentials.uri { uri = emu.url .. "/__emulator/credentials" }
+      local first
+      local p = { name = "wrap", identity = function() return "acct" end, get = function(_, rt)
+        if how == "from its hook" and not first.done then first:cancel() end
+        return inner:get(rt)
+      end }
+      local c = client { credentials = p, access_key_id = helpers.UNSET,
+                         access_key_secret = helpers.UNSET }
+      first = c:resume_async(stream(1))
+      local ok = 0
+      for i = 2, 4 do c:resume_async(stream(i), function(res) if res then ok = ok + 1 end end) end
+      if how == "while it fetches" then
+        c:poll(0.05)
+        assert.is_true(first:cancel())
+      end
+      local deadline = monotonic() + 10
+      while c:pending() > 0 and monotonic() < deadline do c:poll(0.05) end
+      assert.equal(3, ok, how)
+      assert.is_false(inner.refreshing, how)
+      assert.equal("SDK.Cancelled", first.err.code)
+      c:close()
+    end
+  end)
+
   it("a request cancelled from its limiter's try asks no more, and poll returns", function()
     local op, n = nil, 0
     local stubborn = { reserve = function() return 0 end, try = function()

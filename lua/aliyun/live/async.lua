@@ -45,6 +45,7 @@ local DONE = {}                       -- what a worker yields when its task has 
 ---------------------------------------------------------------------- tasks --
 
 local Op   -- what submit returns (async/op.lua, built over this module at the end)
+local unwind   -- a cancelled task runs on to its end (below)
 
 local function finish(s, task, res, err, attempts)
   if task.dead then return end
@@ -73,7 +74,7 @@ end
 -- Resume task with the values given, at most three: an answer (a task not started yet
 -- gets a worker and itself); file it where its yield says.
 local function step(s, task, v1, v2, v3)
-  if task.dead then return end
+  if task.dead and not task.unwinding then return end
   local co, ok, a, b, c, d = task.co, nil
   local prev = s.current
   s.current = task
@@ -106,8 +107,6 @@ local function step(s, task, v1, v2, v3)
   elseif a == "turn" then
     if b then queue.unshift(task.group.waiters, task) else push(task.group.waiters, task) end
   elseif a == "gate" then   -- in its gate's line already
-  elseif a == "dead" then   -- cancelled while it ran (runtime.lua): dropped, not resumed
-    task.co = false
   elseif status(co) == "dead" then   -- cannot happen: a worker never returns
     return finish(s, task, nil, errors.new("SDK.InternalError", "a request worker ended"))
   else
@@ -122,7 +121,8 @@ end
 local function new_task(s, op, group, action, params, fn)
   group = group or s.group
   local task = { op = op, group = group, turn = false, action = action, params = params,
-                 fn = fn, co = false, io = false, gate = false, dead = false }
+                 fn = fn, co = false, io = false, gate = false, dead = false,
+                 unwinding = false }
   -- A group with no room: the task waits for a turn before anything runs (see pass).
   local q
   if group.inflight + group.queued >= group.limit then
@@ -202,7 +202,7 @@ local function pass(s)
     local g = task.group
     local fresh = not task.co
     if fresh then g.queued = g.queued - 1 end
-    if task.dead then   -- cancelled before it ran: the room it was counted in is free
+    if task.dead and not task.unwinding then   -- cancelled before it ran: its room is free
       if fresh and g.waiters.head <= g.waiters.tail then fill(s, g) end
     elseif fresh and g.inflight >= g.limit then
       push(g.waiters, task)
@@ -354,6 +354,25 @@ end
 -- What a host's own event loop waits on, and for how long (async/host_wait.lua).
 _M.timeout, _M.fds = host_wait.timeout, host_wait.fds
 
+-- A cancelled task that waits somewhere runs on to its end now (runtime.lua: cancelled,
+-- its transfers, turns and places answer at once), so that what its hooks started ends
+-- (a credentials refresh dropped half-way left its provider refreshing for ever). One
+-- that runs (cancelled from its own hook) stops at its next wait; one that sleeps is
+-- woken. It is resumed once here: a sleep it goes on to is waited for as any.
+unwind = function(s, task)
+  local co = task.co
+  if not co or status(co) ~= "suspended" then return end
+  task.unwinding = true
+  local list = s.sleepers
+  for i = 1, #list do
+    if list[i] == task then
+      table.remove(list, i)
+      break
+    end
+  end
+  step(s, task)
+end
+
 --- Cancel op: its transfer stops, its callback gets (nil, err SDK.Cancelled or `code`).
 function _M.cancel(s, op, code, message)
   if op.done then return false end
@@ -367,6 +386,7 @@ function _M.cancel(s, op, code, message)
   waits.forget(s.waits, task)
   finish(s, task, nil, errors.new(code or "SDK.Cancelled", message or "the request was cancelled",
     { attempts = op.attempts }))
+  unwind(s, task)
   return true
 end
 
@@ -377,9 +397,16 @@ function _M.close(s)
   local ops = {}
   for op in pairs(s.ops) do ops[#ops + 1] = op end
   for _, op in ipairs(ops) do _M.cancel(s, op, "SDK.ClientClosed", "the client was closed") end
-  for id, task in pairs(s.io) do   -- background tasks (credential refreshes)
+  local background = {}   -- credential refreshes: unwound as cancelled requests are
+  for id, task in pairs(s.io) do
+    s.ccl:cancel(id)
+    s.io[id], s.nio = nil, s.nio - 1
+    task.io = false
+    background[#background + 1] = task
+  end
+  for _, task in ipairs(background) do
     task.dead = true
-    s.io[id] = nil
+    unwind(s, task)
   end
   if s.current then s.current.dead = true end   -- closed from a hook of the task running
   s.nio = 0

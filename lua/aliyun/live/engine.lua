@@ -125,9 +125,14 @@ local function finite_wait(w) return type(w) == "number" and w >= 0 and w < 1e9 
 -- (one store timeout after another would be worse); each asks, then lines up again.
 local function try_slot(rt, lim, try, key)
   local gate, place = rt.gate, nil
+  local cancelled = rt.cancelled
   while true do
     if gate and not place then place = gate(key) end
     if rt.wait_turn then rt.wait_turn() end
+    if cancelled and cancelled() then   -- (its turn and place answer at once: it would ask
+      if gate then rt.ungate(place, false) end   -- on and on)
+      return nil, errors.new("SDK.Cancelled", "the request was cancelled")
+    end
     local ok, a, b = pcall(try, lim, key, rt)   -- rt: an async runtime asks without blocking
     local err
     if not ok then
@@ -181,8 +186,11 @@ function _M.run(c, rt, action, params)
   end
   local started = rt.now()
   local attempt, refreshed = 0, false
-  local retry, lim = c.retry, c.limiter
+  local retry, lim, cancelled = c.retry, c.limiter, rt.cancelled
   while true do
+    if cancelled and cancelled() then   -- (cancelled during a backoff: no next attempt)
+      return nil, errors.new("SDK.Cancelled", "the request was cancelled", { attempts = attempt })
+    end
     attempt = attempt + 1
     local p, creds, err = c.provider, c.checked_creds
     if not (creds and p.fixed and p.creds == creds) then   -- else what _M.credentials

@@ -4,6 +4,7 @@
 -- where the yield says ("io", "sleep", "turn", "gate", "store").
 local core = require "aliyun.live.core"
 local engine = require "aliyun.live.engine"
+local errors = require "aliyun.live.errors"
 local queue = require "aliyun.live.async.queue"
 
 local error, pcall, yield, monotonic = error, pcall, coroutine.yield, core.monotonic
@@ -24,37 +25,42 @@ end
 function _M.new(s, release_turn, open_gate, spawn)
   local ccl, gates = s.ccl, {}
   local rt = { name = "curl-async", yields = true, now = monotonic, ready = false }
-  -- A task cancelled while it runs (op:cancel() or client:close() from one of its own
-  -- hooks: a provider, a limiter, the logger) goes no further: at its next wait or send
-  -- it yields "dead" and is never resumed (its op has its answer already; whatever it
-  -- held was given back when it was cancelled). Returning instead let its engine go on
-  -- asking the limiter in a loop that no longer waited.
-  local function running()
-    local task = s.current or current(s)
-    if task.dead then yield("dead") end
-    return task
+  -- A task cancelled (op:cancel(), client:close()) unwinds to its end instead of being
+  -- dropped where it waits: its hooks finish what they started (a credentials refresh
+  -- left half-way hung every later request on its provider). Cancelled, it sends
+  -- nothing and takes no turn or place (each answers "cancelled" at once); the engine
+  -- stops at its next rt.cancelled() check; only its sleeps still wait.
+  local function cancelled()
+    return nil, errors.new("SDK.Cancelled", "the request was cancelled")
   end
+  function rt.cancelled() return s.current.dead end
   function rt.sleep(sec)
-    local task = running()
+    local task = current(s)
     if task.turn then release_turn(s, task) end
     yield("sleep", monotonic() + (sec > MAX_WAIT and MAX_WAIT or sec))
   end
   function rt.wait_turn()
-    local task = running()
-    if task.turn then return end
+    local task = s.current or current(s)
+    if task.turn then return true end
+    if task.dead then return false end
     local g = task.group
     -- The holder of a limiter gate waits first in line: a turn given to a task that then
     -- waits at that gate would be lost (and with one at a time, everything with it).
     local first = task.gate and task.gate.holder == task
-    while g.inflight >= g.limit do yield("turn", first) end
+    while g.inflight >= g.limit do
+      yield("turn", first)
+      if task.dead then return false end
+    end
     g.inflight = g.inflight + 1
     task.turn = true
+    return true
   end
-  -- One request per quota key asks the limiter at a time (engine.take_slot): the others
+  -- One request per quota key asks the limiter at a time (engine.try_slot): the others
   -- wait in line at its gate until the one asking is granted a slot (or fails: then
   -- they all ask once, and line up again). → the gate when holding it.
   function rt.gate(key)
-    local task = running()
+    local task = s.current or current(s)
+    if task.dead then return nil end
     local g = gates[key]
     if not g then
       g = queue.fifo()
@@ -68,30 +74,38 @@ function _M.new(s, release_turn, open_gate, spawn)
       return g
     end
     queue.push(g, task)
-    yield("gate")   -- resumed holding it, or with the whole line (open_gate)
+    yield("gate")   -- resumed holding it, with the whole line (open_gate), or cancelled
     if g.holder == task then return g end
   end
   function rt.ungate(_, failed) open_gate(s, s.current or current(s), failed) end
-  local function transfer(id, err)
+  local function transfer(task, id, err)
     if not id then return nil, err end
-    return yield("io", id)
+    local a, b, c = yield("io", id)
+    if task.dead then return cancelled() end
+    return a, b, c
   end
   function rt.rpc(action, params, creds, signer)
-    running()
-    return transfer(ccl:start(action, params, creds.access_key_id, creds.access_key_secret,
-      creds.security_token, signer))
+    local task = s.current or current(s)
+    if task.dead then return cancelled() end
+    return transfer(task, ccl:start(action, params, creds.access_key_id,
+      creds.access_key_secret, creds.security_token, signer))
   end
   function rt.http(req)
-    running()
-    return transfer(ccl:start_http(req))
+    local task = s.current or current(s)
+    if task.dead then return cancelled() end
+    return transfer(task, ccl:start_http(req))
   end
   -- The answer to a decision sent to an asynchronous store (limiter ticket).
   function rt.decide(store, ticket)
-    local a, b = store:collect(ticket)
-    if a ~= "pending" then return a, b end
-    if (s.current or current(s)).dead then pcall(store.forget, store, ticket) end
-    running()
-    return yield("store", store, ticket)
+    local a, b, c = store:collect(ticket)
+    if a ~= "pending" then return a, b, c end
+    local task = s.current or current(s)
+    if not task.dead then a, b, c = yield("store", store, ticket) end
+    if task.dead then
+      pcall(store.forget, store, ticket)
+      return nil, "the request was cancelled"
+    end
+    return a, b, c
   end
   function rt.spawn(fn) spawn(s, fn) end
   return rt

@@ -39,7 +39,11 @@ local function refresh(self, rt)
   elseif not creds and type(err) ~= "table" then
     err = errors.wrap(err, "SDK.CredentialsError", self.name)
   end
-  if creds then self.creds, self.last_err = creds, nil else self.last_err = err end
+  -- A refresh whose request was cancelled says nothing of the credentials: the callers
+  -- that waited for it refresh on their own.
+  self.abandoned = not creds and type(err) == "table" and err.code == "SDK.Cancelled"
+  if creds then self.creds, self.last_err = creds, nil
+  elseif not self.abandoned then self.last_err = err end
   return creds, err
 end
 
@@ -55,6 +59,7 @@ function Cached:get(rt)
     end
     while self.refreshing do sleep(0.005) end
     if valid(self.creds, now()) then return self.creds end
+    if self.abandoned then return self:get(rt) end
     return nil, self.last_err or errors.new("SDK.CredentialsError", self.name .. ": refresh failed")
   end
   if valid(c, t) and rt and rt.spawn then
