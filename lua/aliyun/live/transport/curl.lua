@@ -11,6 +11,7 @@
 --                 store that answers later (store:send), waiting the runtime's way
 --   rt.gate(key) → place, rt.ungate(place, failed)  (optional, for runtimes that run many
 --                 requests at once) one request per quota key asks the limiter at a time
+--   rt.cancelled() (optional) → true once the request was cancelled: the engine stops
 -- This file makes the blocking one; lua/aliyun/live/async.lua makes the one whose
 -- calls are transfers on the client's multi handle.
 local core = require "aliyun.live.core"
