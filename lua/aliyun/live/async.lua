@@ -27,10 +27,10 @@ local queue = require "aliyun.live.async.queue"
 local runtime = require "aliyun.live.async.runtime"
 local turns = require "aliyun.live.async.turns"
 local host_wait = require "aliyun.live.async.host_wait"
+local deliver = require("aliyun.live.async.callbacks").deliver
 
 local create, resume, status = coroutine.create, coroutine.resume, coroutine.status
-local tostring, pcall, setmetatable, error, ceil = tostring, pcall,
-  setmetatable, error, math.ceil
+local tostring, setmetatable, ceil = tostring, setmetatable, math.ceil
 local monotonic = core.monotonic
 local fifo, push, add_sleeper = queue.fifo, queue.push, queue.add_sleeper
 local release_turn, open_gate, fill = turns.release_turn, turns.open_gate, turns.fill
@@ -257,33 +257,6 @@ local function pump_stores(s)
     step(s, got[i][1], r[1], r[2], r[3])
   end
   return #got
-end
-
--- Run the callbacks of the completions in s.done, in order, until one raises.
-local function run_callbacks(s)
-  local q = s.done
-  while true do
-    local h = q.head   -- op = pop(s.done), written out: once per request
-    if h > q.tail then return end
-    local op = q[h]
-    q[h] = nil
-    if h == q.tail then q.head, q.tail = 1, 0 else q.head = h + 1 end
-    local callback = op.callback
-    if callback then callback(op.result, op.err, op) end
-  end
-end
-
--- Every callback runs, one that raises stops only itself (one pcall per raise, not one
--- per callback); the first error is raised again after the last callback.
-local function deliver(s)
-  local first, raised = nil, false
-  while true do
-    local ok, e = pcall(run_callbacks, s)
-    if ok then break end
-    if not raised then first, raised = e, true
-    else engine.log(s.cfg, "error", "a callback raised too: %s", tostring(e)) end
-  end
-  if raised then error(first, 0) end
 end
 
 --- Drive everything: start what may start, wait at most `timeout` seconds for answers
