@@ -238,6 +238,76 @@ describe("async", function()
     end
   end)
 
+  it("closing a client ends the refreshes its tasks had started, wherever they waited", function()
+    -- A role's background refresh, its source provider waiting with rt.sleep (for a key
+    -- being rotated, say): the client that ran it closes; another client on the provider
+    -- must still get credentials. (A closed client's sleeping tasks were never resumed:
+    -- the provider stayed refreshing for ever.)
+    local ready = true
+    local source = { get = function(_, rt)
+      while not ready do rt.sleep(0.02) end
+      return { access_key_id = "testid", access_key_secret = "testsecret" }
+    end }
+    local role = live.credentials.ram_role_arn { source = source, sts_endpoint = emu.url,
+      role_arn = "acs:ram::1234567890:role/r", refresh_margin = 4000 }   -- never fresh
+    local function on_role() return client { credentials = role, access_key_id = helpers.UNSET,
+                                             access_key_secret = helpers.UNSET } end
+    local a, b = on_role(), on_role()
+    assert.truthy(a:resume_async(stream(1)):wait(5))
+    ready = false
+    a:resume_async(stream(2))
+    a:poll(0)                       -- the background refresh waits in the source
+    assert.is_true(role.refreshing)
+    a:close()
+    assert.is_false(role.refreshing)
+    ready = true
+    role:invalidate()
+    assert.truthy(b:resume_async(stream(3)):wait(5))
+    b:close()
+  end)
+
+  it("a cancelled request reserves no slot, and a group's count stays right", function()
+    local reserves = 0
+    local lim = { reserve = function() reserves = reserves + 1 return 0.5 end }
+    local slow = { name = "slow", get = function(_, rt)
+      rt.sleep(0.2)
+      return { access_key_id = "testid", access_key_secret = "testsecret" }
+    end }
+    local c = client { credentials = slow, limiter = lim, access_key_id = helpers.UNSET,
+                       access_key_secret = helpers.UNSET }
+    local op = c:resume_async(stream(1))
+    c:poll(0)                       -- waiting in its provider
+    assert.is_true(op:cancel())
+    c:poll(0.3)
+    assert.equal(0, reserves)
+    assert.equal(0, c:pending())
+    c:close()
+    -- one cancelled by another's provider while queued to run: run once, counted once
+    local A, B, order, slept = nil, nil, {}, {}
+    local p = { name = "p", get = function(_, rt)
+      local me = c.sched.current.op
+      if me == A or me == B then   -- both wake in one pass; A's hook cancels B, woken too
+        if not slept[me] then
+          slept[me] = true
+          rt.sleep(0.05)
+        end
+        if me == A then assert(B:cancel()) end
+      elseif me and me.tag then
+        order[#order + 1] = me.tag
+      end
+      return { access_key_id = "testid", access_key_secret = "testsecret" }
+    end }
+    c = client { credentials = p, concurrency = 4, access_key_id = helpers.UNSET,
+                 access_key_secret = helpers.UNSET }
+    A, B = c:resume_async(stream(1)), c:resume_async(stream(2))
+    while c:poll(0.1) > 0 do end
+    assert.equal(0, c.sched.group.queued)
+    for _, tag in ipairs { "X", "Y", "Z" } do c:resume_async(stream(tag)).tag = tag end
+    while c:poll(0.1) > 0 do end
+    assert.same({ "X", "Y", "Z" }, order)
+    c:close()
+  end)
+
   it("a request cancelled from its limiter's try asks no more, and poll returns", function()
     local op, n = nil, 0
     local stubborn = { reserve = function() return 0 end, try = function()

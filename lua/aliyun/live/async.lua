@@ -45,7 +45,6 @@ local DONE = {}                       -- what a worker yields when its task has 
 ---------------------------------------------------------------------- tasks --
 
 local Op   -- what submit returns (async/op.lua, built over this module at the end)
-local unwind   -- a cancelled task runs on to its end (below)
 
 local function finish(s, task, res, err, attempts)
   if task.dead then return end
@@ -84,7 +83,7 @@ local function step(s, task, v1, v2, v3)
     local idle = s.idle
     co = idle[#idle]
     if co then idle[#idle] = nil else co = create(s.worker) end
-    task.co = co
+    task.co, task.started = co, true
     ok, a, b, c, d = resume(co, task)
   end
   s.current = prev
@@ -121,8 +120,8 @@ end
 local function new_task(s, op, group, action, params, fn)
   group = group or s.group
   local task = { op = op, group = group, turn = false, action = action, params = params,
-                 fn = fn, co = false, io = false, gate = false, dead = false,
-                 unwinding = false }
+                 fn = fn, co = false, started = false, io = false, gate = false,
+                 dead = false, unwinding = false }
   -- A group with no room: the task waits for a turn before anything runs (see pass).
   local q
   if group.inflight + group.queued >= group.limit then
@@ -157,7 +156,7 @@ function _M.new(cfg, ccl)
   local s = {
     cfg = cfg, ccl = ccl, pending = 0, completed = 0, nio = 0, io = {}, sleepers = {}, ops = {},
     waits = waits.new(),                  -- decisions awaited from limiter stores
-    ready = fifo(), done = fifo(), idle = {},
+    ready = fifo(), done = fifo(), idle = {}, unwinds = {}, closing = false,
     ids = {}, got_task = falses(), got_a = falses(), got_b = falses(), got_c = falses(),
     collecting = false,
     group = _M.group(cfg.concurrency),
@@ -180,33 +179,42 @@ function _M.submit(s, action, params, callback, group, tag)
   return op
 end
 
--- Run every task that can run now: due sleepers and ready ones. A task not started
--- yet whose group has no room waits for a turn before it gets a worker (a batch of
--- 10,000 is then 16 coroutines, not 10,000 parked in wait_turn).
+-- Run every task that can run now: cancelled ones unwinding, due sleepers and ready
+-- ones. A task not started yet whose group has no room waits for a turn before it gets
+-- a worker (a batch of 10,000 is then 16 coroutines, not 10,000 parked in wait_turn).
+-- A cancelled task's other wake-ups (a turn, a place given to it before) are dropped:
+-- it runs from s.unwinds, or from its sleep.
 local function pass(s)
   local steps = 0
-  local list = s.sleepers
+  local list, unwinds = s.sleepers, s.unwinds
   while true do
-    if list[1] then
-      local now = monotonic()
-      while list[1] and list[1].due <= now do
-        push(s.ready, table.remove(list, 1))
+    local task
+    if unwinds[1] then
+      task = table.remove(unwinds, 1)
+    elseif list[1] and list[1].due <= monotonic() then
+      task = table.remove(list, 1)
+    else
+      local q = s.ready   -- task = pop(s.ready), written out: once per request
+      local h = q.head
+      if h > q.tail then return end
+      task = q[h]
+      q[h] = nil
+      if h == q.tail then q.head, q.tail = 1, 0 else q.head = h + 1 end
+      local g = task.group
+      if not task.started then
+        g.queued = g.queued - 1
+        if task.dead then   -- cancelled before it ran: the room it was counted in is free
+          if g.waiters.head <= g.waiters.tail then fill(s, g) end
+          task = nil
+        elseif g.inflight >= g.limit then
+          push(g.waiters, task)
+          task = nil
+        end
+      elseif task.dead then
+        task = nil
       end
     end
-    local q = s.ready   -- task = pop(s.ready), written out: once per request
-    local h = q.head
-    if h > q.tail then return end
-    local task = q[h]
-    q[h] = nil
-    if h == q.tail then q.head, q.tail = 1, 0 else q.head = h + 1 end
-    local g = task.group
-    local fresh = not task.co
-    if fresh then g.queued = g.queued - 1 end
-    if task.dead and not task.unwinding then   -- cancelled before it ran: its room is free
-      if fresh and g.waiters.head <= g.waiters.tail then fill(s, g) end
-    elseif fresh and g.inflight >= g.limit then
-      push(g.waiters, task)
-    else
+    if task then
       steps = steps + 1
       if steps > MAX_STEPS then
         return finish(s, task, nil, errors.new("SDK.InternalError", "scheduler: a request spins"))
@@ -327,65 +335,8 @@ end
 -- What a host's own event loop waits on, and for how long (async/host_wait.lua).
 _M.timeout, _M.fds = host_wait.timeout, host_wait.fds
 
--- A cancelled task that waits somewhere runs on to its end now (runtime.lua: cancelled,
--- its transfers, turns and places answer at once), so that what its hooks started ends
--- (a credentials refresh dropped half-way left its provider refreshing for ever). One
--- that runs (cancelled from its own hook) stops at its next wait; one that sleeps is
--- woken. It is resumed once here: a sleep it goes on to is waited for as any.
-unwind = function(s, task)
-  local co = task.co
-  if not co or status(co) ~= "suspended" then return end
-  task.unwinding = true
-  local list = s.sleepers
-  for i = 1, #list do
-    if list[i] == task then
-      table.remove(list, i)
-      break
-    end
-  end
-  step(s, task)
-end
-
---- Cancel op: its transfer stops, its callback gets (nil, err SDK.Cancelled or `code`).
-function _M.cancel(s, op, code, message)
-  if op.done then return false end
-  local task = op.task
-  if task.io then
-    s.ccl:cancel(task.io)
-    s.io[task.io] = nil
-    s.nio = s.nio - 1
-    task.io = false
-  end
-  waits.forget(s.waits, task)
-  finish(s, task, nil, errors.new(code or "SDK.Cancelled", message or "the request was cancelled",
-    { attempts = op.attempts }))
-  unwind(s, task)
-  return true
-end
-
---- Close: every pending request ends with SDK.ClientClosed (callbacks at the next poll,
--- or now when called from one).
-function _M.close(s)
-  if s.closed then return end
-  local ops = {}
-  for op in pairs(s.ops) do ops[#ops + 1] = op end
-  for _, op in ipairs(ops) do _M.cancel(s, op, "SDK.ClientClosed", "the client was closed") end
-  local background = {}   -- credential refreshes: unwound as cancelled requests are
-  for id, task in pairs(s.io) do
-    s.ccl:cancel(id)
-    s.io[id], s.nio = nil, s.nio - 1
-    task.io = false
-    background[#background + 1] = task
-  end
-  for _, task in ipairs(background) do
-    task.dead = true
-    unwind(s, task)
-  end
-  if s.current then s.current.dead = true end   -- closed from a hook of the task running
-  s.nio = 0
-  waits.forget_all(s.waits)
-  s.closed = true
-end
+-- Cancel and close (async/cancel.lua): they finish tasks, and run what unwinds.
+require("aliyun.live.async.cancel")(_M, { finish = finish, pass = pass })
 
 Op = require("aliyun.live.async.op")(_M)
 

@@ -156,6 +156,9 @@ end
 local function take_slot(rt, lim, key)
   local try = lim.try_send or lim.try
   if type(try) == "function" then return try_slot(rt, lim, try, key) end
+  if rt.cancelled and rt.cancelled() then   -- (reserving would take a slot it never uses)
+    return nil, errors.new("SDK.Cancelled", "the request was cancelled")
+  end
   local ok, wait, e = pcall(lim.reserve, lim, key)
   if not ok then return nil, unavailable("the limiter raised: " .. tostring(wait)) end
   if wait == nil then return nil, errors.wrap(e, "SDK.LimiterUnavailable", "rate limiter") end

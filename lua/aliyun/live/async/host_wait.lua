@@ -11,10 +11,11 @@ local _M = {}
 --- Seconds until the scheduler needs poll again without any socket activity (0: now),
 -- or nil when nothing is pending: for hosts that wait in their own event loop.
 function _M.timeout(s)
-  if s.closed or (s.pending == 0 and s.nio == 0 and s.waits.n == 0 and not s.sleepers[1]) then
+  if s.closed or (s.pending == 0 and s.nio == 0 and s.waits.n == 0 and not s.sleepers[1]
+      and not s.unwinds[1]) then
     return nil
   end
-  if s.ready.head <= s.ready.tail then return 0 end
+  if s.ready.head <= s.ready.tail or s.unwinds[1] then return 0 end
   local t
   local due = s.sleepers[1] and s.sleepers[1].due
   if due then t = due - monotonic() end

@@ -37,6 +37,10 @@ function _M.new(s, release_turn, open_gate, spawn)
   function rt.sleep(sec)
     local task = current(s)
     if task.turn then release_turn(s, task) end
+    -- A closed client runs its tasks to their ends now, and nothing would wake a sleep:
+    -- it raises, out of the hook that waits (a provider looping on rt.sleep) to the pcall
+    -- that called it (cached.lua's refresh, the engine's provider call).
+    if task.dead and s.closing then error(errors.new("SDK.Cancelled", "the client was closed")) end
     yield("sleep", monotonic() + (sec > MAX_WAIT and MAX_WAIT or sec))
   end
   function rt.wait_turn()

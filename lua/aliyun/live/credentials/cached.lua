@@ -33,7 +33,9 @@ local function refresh(self, rt)
   self.refreshing = true
   local ok, creds, err = compat.pcall(self.fetch, rt)
   self.refreshing = false
-  if not ok then
+  if not ok and type(creds) == "table" and creds.code == "SDK.Cancelled" then
+    creds, err = nil, creds   -- (the client closed under a fetch that waited)
+  elseif not ok then
     err = errors.new("SDK.CredentialsError", format("%s: %s", self.name, tostring(creds)))
     creds = nil
   elseif not creds and type(err) ~= "table" then
@@ -57,7 +59,13 @@ function Cached:get(rt)
     if not sleep or not rt.yields then
       return nil, errors.new("SDK.CredentialsError", self.name .. ": a refresh is already running")
     end
-    while self.refreshing do sleep(0.005) end
+    local cancelled = rt.cancelled
+    while self.refreshing do
+      if cancelled and cancelled() then   -- (a cancelled request waits no more)
+        return nil, errors.new("SDK.Cancelled", "the request was cancelled")
+      end
+      sleep(0.005)
+    end
     if valid(self.creds, now()) then return self.creds end
     if self.abandoned then return self:get(rt) end
     return nil, self.last_err or errors.new("SDK.CredentialsError", self.name .. ": refresh failed")
