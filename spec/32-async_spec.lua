@@ -266,6 +266,42 @@ describe("async", function()
     b:close()
   end)
 
+  it("closing a client ends a cancelled request that slept again, and tells a host about callbacks", function()
+    -- A role whose source waits (with rt.sleep) before it answers; client a's request
+    -- starts its refresh, b's waits for it; a's is cancelled, unwinds, its source sleeps
+    -- again; then a closes. (That sleeper was left in a's closed scheduler: the refresh
+    -- never ended and b hung.)
+    local source = { name = "slow-source", get = function(_, rt)
+      for _ = 1, 5 do rt.sleep(0.1) end
+      return { access_key_id = "testid", access_key_secret = "testsecret" }
+    end }
+    local role = live.credentials.ram_role_arn { source = source, sts_endpoint = emu.url,
+      role_arn = "acs:ram::1234567890:role/r" }
+    local function on_role() return client { credentials = role, access_key_id = helpers.UNSET,
+                                             access_key_secret = helpers.UNSET } end
+    local a, b = on_role(), on_role()
+    local op_a = a:resume_async(stream(1))
+    a:poll(0.05)
+    local op_b = b:resume_async(stream(2))
+    b:poll(0.05)
+    assert.is_true(op_a:cancel())
+    a:poll(0.05)
+    a:close()
+    assert.is_false(role.refreshing)
+    assert.truthy(op_b:wait(5))
+    b:close()
+    -- a request cancelled before any poll: its callback is due, so timeout() says 0
+    local c = client()
+    local ran = 0
+    local op = c:resume_async(stream(3), function() ran = ran + 1 end)
+    assert.is_true(op:cancel())
+    assert.equal(0, c:timeout())
+    c:poll(0)
+    assert.equal(1, ran)
+    assert.is_nil(c:timeout())
+    c:close()
+  end)
+
   it("a cancelled request reserves no slot, and a group's count stays right", function()
     local reserves = 0
     local lim = { reserve = function() reserves = reserves + 1 return 0.5 end }

@@ -75,6 +75,7 @@ end
 local function step(s, task, v1, v2, v3)
   if task.dead and not task.unwinding then return end
   local co, ok, a, b, c, d = task.co, nil
+  if not co and task.started then return end   -- (it ran to its end: never twice)
   local prev = s.current
   s.current = task
   if co then
@@ -92,10 +93,11 @@ local function step(s, task, v1, v2, v3)
     s.io[b] = task
     s.nio = s.nio + 1
   elseif not ok then   -- the worker died with the error: it is not reused
+    task.co, s.live[task] = false, nil
     return finish(s, task, nil, errors.new("SDK.InternalError", "request engine failed: "
       .. tostring(a)))
   elseif a == DONE then
-    task.co = false
+    task.co, s.live[task] = false, nil
     local idle = s.idle
     if #idle < MAX_IDLE then idle[#idle + 1] = co end
     return finish(s, task, b, c, d)
@@ -121,7 +123,7 @@ local function new_task(s, op, group, action, params, fn)
   group = group or s.group
   local task = { op = op, group = group, turn = false, action = action, params = params,
                  fn = fn, co = false, started = false, io = false, gate = false,
-                 dead = false, unwinding = false }
+                 dead = false, unwinding = false, in_unwinds = false }
   -- A group with no room: the task waits for a turn before anything runs (see pass).
   local q
   if group.inflight + group.queued >= group.limit then
@@ -132,6 +134,7 @@ local function new_task(s, op, group, action, params, fn)
   end
   local t = q.tail + 1   -- push(q, task)
   q.tail, q[t] = t, task
+  s.live[task] = true
   return task
 end
 
@@ -157,6 +160,7 @@ function _M.new(cfg, ccl)
     cfg = cfg, ccl = ccl, pending = 0, completed = 0, nio = 0, io = {}, sleepers = {}, ops = {},
     waits = waits.new(),                  -- decisions awaited from limiter stores
     ready = fifo(), done = fifo(), idle = {}, unwinds = {}, closing = false,
+    live = {},                            -- every task not at its end yet (close finds them)
     ids = {}, got_task = falses(), got_a = falses(), got_b = falses(), got_c = falses(),
     collecting = false,
     group = _M.group(cfg.concurrency),
@@ -191,6 +195,7 @@ local function pass(s)
     local task
     if unwinds[1] then
       task = table.remove(unwinds, 1)
+      task.in_unwinds = false
     elseif list[1] and list[1].due <= monotonic() then
       task = table.remove(list, 1)
     else
@@ -204,6 +209,7 @@ local function pass(s)
       if not task.started then
         g.queued = g.queued - 1
         if task.dead then   -- cancelled before it ran: the room it was counted in is free
+          s.live[task] = nil
           if g.waiters.head <= g.waiters.tail then fill(s, g) end
           task = nil
         elseif g.inflight >= g.limit then
@@ -248,7 +254,7 @@ local function collect(s, ids, n)
   for i = 1, n do
     local task, a, b, c = tasks[i], as[i], bs[i], cs[i]
     tasks[i], as[i], bs[i], cs[i] = false, false, false, false   -- hold no answer once handed on
-    if task then
+    if task and not task.dead then   -- (one cancelled meanwhile unwinds from s.unwinds)
       if task.turn then release_turn(s, task) end
       step(s, task, a, b, c)
     end
@@ -261,8 +267,8 @@ end
 local function pump_stores(s)
   local got = waits.pump(s.waits)
   for i = 1, #got do
-    local r = got[i][2]
-    step(s, got[i][1], r[1], r[2], r[3])
+    local task, r = got[i][1], got[i][2]
+    if not task.dead then step(s, task, r[1], r[2], r[3]) end
   end
   return #got
 end

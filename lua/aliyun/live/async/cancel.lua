@@ -17,9 +17,9 @@ return function(_M, k)
   -- a sleep it goes on to is waited for as any.
   local function unwind(s, task)
     local co = task.co
-    if not co or task.unwinding then return end
+    if not co then return end
     task.unwinding = true
-    if status(co) ~= "suspended" then return end
+    if task.in_unwinds or status(co) ~= "suspended" then return end
     local list = s.sleepers
     for i = 1, #list do
       if list[i] == task then
@@ -27,6 +27,7 @@ return function(_M, k)
         break
       end
     end
+    task.in_unwinds = true
     s.unwinds[#s.unwinds + 1] = task
   end
 
@@ -57,19 +58,18 @@ return function(_M, k)
     local ops = {}
     for op in pairs(s.ops) do ops[#ops + 1] = op end
     for _, op in ipairs(ops) do _M.cancel(s, op, "SDK.ClientClosed", "the client was closed") end
-    local background = {}   -- (credential refreshes: in a transfer, or sleeping)
-    for id, task in pairs(s.io) do
-      s.ccl:cancel(id)
-      s.io[id], s.nio = nil, s.nio - 1
-      task.io = false
-      background[#background + 1] = task
-    end
-    for _, task in ipairs(s.sleepers) do
-      if not task.op then background[#background + 1] = task end
-    end
-    for _, task in ipairs(background) do
+    -- Every other task — background credential refreshes, cancelled ones on their way
+    -- out, wherever they are (a transfer, a sleep, queued, collected and not yet handed
+    -- its answer) — ends too; one not started yet never will.
+    for task in pairs(s.live) do
       task.dead = true
-      unwind(s, task)
+      if task.io then
+        s.ccl:cancel(task.io)
+        s.io[task.io], s.nio = nil, s.nio - 1
+        task.io = false
+      end
+      waits.forget(s.waits, task)
+      if task.started then unwind(s, task) else s.live[task] = nil end
     end
     if s.current then   -- closed from a hook of the task running
       s.current.dead = true

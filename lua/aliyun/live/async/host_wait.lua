@@ -11,6 +11,7 @@ local _M = {}
 --- Seconds until the scheduler needs poll again without any socket activity (0: now),
 -- or nil when nothing is pending: for hosts that wait in their own event loop.
 function _M.timeout(s)
+  if s.done.head <= s.done.tail then return 0 end   -- callbacks to run (after a cancel)
   if s.closed or (s.pending == 0 and s.nio == 0 and s.waits.n == 0 and not s.sleepers[1]
       and not s.unwinds[1]) then
     return nil

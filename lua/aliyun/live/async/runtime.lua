@@ -111,7 +111,9 @@ function _M.new(s, release_turn, open_gate, spawn)
     end
     return a, b, c
   end
-  function rt.spawn(fn) spawn(s, fn) end
+  function rt.spawn(fn)   -- (a closing client starts nothing more)
+    if not s.closing then spawn(s, fn) end
+  end
   return rt
 end
 
