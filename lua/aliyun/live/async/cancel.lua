@@ -31,17 +31,21 @@ return function(_M, k)
     s.unwinds[#s.unwinds + 1] = task
   end
 
+  -- The task's transfer stops, and its store decision is forgotten.
+  local function drop_waits(s, task)
+    if task.io then
+      s.ccl:cancel(task.io)
+      s.io[task.io], s.nio = nil, s.nio - 1
+      task.io = false
+    end
+    waits.forget(s.waits, task)
+  end
+
   --- Cancel op: its transfer stops, its callback gets (nil, err SDK.Cancelled or `code`).
   function _M.cancel(s, op, code, message)
     if op.done then return false end
     local task = op.task
-    if task.io then
-      s.ccl:cancel(task.io)
-      s.io[task.io] = nil
-      s.nio = s.nio - 1
-      task.io = false
-    end
-    waits.forget(s.waits, task)
+    drop_waits(s, task)
     finish(s, task, nil, errors.new(code or "SDK.Cancelled", message or "the request was cancelled",
       { attempts = op.attempts }))
     unwind(s, task)
@@ -49,8 +53,9 @@ return function(_M, k)
   end
 
   --- Close: every pending request ends with SDK.ClientClosed (callbacks at the next poll,
-  -- or now when called from one). Every task unwinds now — requests and background
-  -- credential refreshes alike, wherever they wait — its sleeps returning at once.
+  -- or now when called from one). Every task runs to its end now — requests and
+  -- background credential refreshes alike, wherever they wait (runtime.lua: a sleep of
+  -- a task of a closing client raises out of the hook that waits).
   local CLOSE_ROUNDS = 8
 
   function _M.close(s)
@@ -61,19 +66,11 @@ return function(_M, k)
     -- Every other task — background credential refreshes, cancelled ones on their way
     -- out, wherever they are (a transfer, a sleep, queued, collected and not yet handed
     -- its answer) — ends too; one not started yet never will.
+    -- (The one running, when closed from one of its hooks, stops at its next check.)
     for task in pairs(s.live) do
       task.dead = true
-      if task.io then
-        s.ccl:cancel(task.io)
-        s.io[task.io], s.nio = nil, s.nio - 1
-        task.io = false
-      end
-      waits.forget(s.waits, task)
+      drop_waits(s, task)
       if task.started then unwind(s, task) else s.live[task] = nil end
-    end
-    if s.current then   -- closed from a hook of the task running
-      s.current.dead = true
-      unwind(s, s.current)
     end
     s.closing = true
     for _ = 1, CLOSE_ROUNDS do
