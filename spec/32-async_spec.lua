@@ -416,6 +416,20 @@ describe("async", function()
     c:close()
   end)
 
+  it("keeps nothing of requests cancelled before they started", function()
+    local c = client { concurrency = 1 }
+    for _ = 1, 20 do
+      local ops = {}
+      for i = 1, 10 do ops[i] = c:resume_async(stream(i)) end
+      for i = 1, 10 do ops[i]:cancel() end
+      c:poll(0)
+    end
+    assert.equal(0, c:pending())
+    assert.is_nil(next(c.sched.live))   -- (9 of each 10 stayed: 180 tasks, their ops)
+    assert.equal(0, helpers.stats(emu).requests)
+    c:close()
+  end)
+
   it("lines up again after the limiter failed once", function()
     local lim, decisions = counting_limiter(5)
     local c = client { limiter = lim, concurrency = 256, retry = false }

@@ -185,7 +185,9 @@ end
 
 -- Run every task that can run now: cancelled ones unwinding, due sleepers and ready
 -- ones. A task not started yet whose group has no room waits for a turn before it gets
--- a worker (a batch of 10,000 is then 16 coroutines, not 10,000 parked in wait_turn).
+-- a worker (a batch of 10,000 is not 10,000 coroutines parked in wait_turn; but those
+-- waiting in a limiter's line hold no turn, so with a limiter more of them start: about
+-- one more per request sent while the batch lasts).
 -- A cancelled task's other wake-ups (a turn, a place given to it before) are dropped:
 -- it runs from s.unwinds, or from its sleep.
 local function pass(s)

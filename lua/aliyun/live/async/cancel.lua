@@ -48,7 +48,7 @@ return function(_M, k)
     drop_waits(s, task)
     finish(s, task, nil, errors.new(code or "SDK.Cancelled", message or "the request was cancelled",
       { attempts = op.attempts }))
-    unwind(s, task)
+    if task.started then unwind(s, task) else s.live[task] = nil end   -- (nothing to run)
     return true
   end
 
