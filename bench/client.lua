@@ -31,13 +31,7 @@ local stream = { domain = "demo.aliyundoc.com", app = "liveApp", stream = "room4
 local params = { AppName = "liveApp", DomainName = "demo.aliyundoc.com",
                  LiveStreamType = "publisher", StreamName = "room42" }
 
-local function median(t)
-  local s = {}
-  for i = 1, #t do s[i] = t[i] end
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
-end
+local median = require("stats").median
 
 -- Resident memory after 1,000 and after 100,000 sequential calls.
 do
@@ -102,10 +96,7 @@ local function curl_run(args, n, k, wait)
   return tonumber(rate), tonumber(cpu)
 end
 
--- The first and third quartiles of a sorted list.
-local function quartiles(s)
-  return s[math.floor((#s + 3) / 4)], s[math.ceil(3 * #s / 4)]
-end
+local quartiles = require("stats").quartiles
 
 -- Alternating rounds of `sides` (name → function() → calls/s, CPU µs per call); prints
 -- each side's median rate and CPU, and the medians of the per-round ratios asked for.

@@ -51,13 +51,8 @@ local function rate(t, n)
   return tonumber(r)
 end
 
-local function median(t)
-  local s = {}
-  for i = 1, #t do s[i] = t[i] end
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
-end
+local stats = require "stats"
+local median = stats.median
 
 rate("ngx", 1000)
 rate("curl", 1000)
@@ -71,5 +66,4 @@ out("cosocket_resume_per_second", median(cos))
 out("cosocket_curl_resume_per_second", median(cur))
 out("cosocket_vs_curl_ratio", median(ratios), "%.3f")
 table.sort(ratios)   -- how noisy: the middle half of the rounds
-print(("cosocket_vs_curl_ratio_q1_q3: %.3f..%.3f"):format(ratios[math.floor((#ratios + 3) / 4)],
-  ratios[math.ceil(3 * #ratios / 4)]))
+print(("cosocket_vs_curl_ratio_q1_q3: %.3f..%.3f"):format(stats.quartiles(ratios)))

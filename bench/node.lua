@@ -16,13 +16,8 @@ local function out(name, value, fmt)
   print(("%s: " .. (fmt or "%.0f")):format(name, value))
 end
 
-local function median(t)
-  local s = {}
-  for i = 1, #t do s[i] = t[i] end
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
-end
+local stats = require "stats"
+local median = stats.median
 
 local function node_rate(sig)
   local p = assert(io.popen(("node '%s' %d %s 2>&1"):format(script, N_NODE, sig)))
@@ -50,6 +45,5 @@ for _, sig in ipairs { "v1", "v3" } do
   out(name .. "_node_per_second", median(theirs))
   out(name, median(ratios), "%.2f")
   table.sort(ratios)   -- how noisy: the middle half of the rounds
-  print(("%s_q1_q3: %.2f..%.2f"):format(name, ratios[math.floor((#ratios + 3) / 4)],
-    ratios[math.ceil(3 * #ratios / 4)]))
+  print(("%s_q1_q3: %.2f..%.2f"):format(name, stats.quartiles(ratios)))
 end
